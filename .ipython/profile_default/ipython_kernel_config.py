@@ -1,0 +1,1 @@
+c.IPKernelApp.capture_fd_output = False
