@@ -84,4 +84,11 @@ d = { 'settings': { 'branch': 'main',
                                   'contrastrec.data.split_leave_last': ('data_prep.html#split_leave_last', 'contrastrec/data.py'),
                                   'contrastrec.data.split_random': ('data_prep.html#split_random', 'contrastrec/data.py'),
                                   'contrastrec.data.to_implicit': ('data_prep.html#to_implicit', 'contrastrec/data.py'),
-                                  'contrastrec.data.tokenize': ('data_prep.html#tokenize', 'contrastrec/data.py')}}}
+                                  'contrastrec.data.tokenize': ('data_prep.html#tokenize', 'contrastrec/data.py')},
+            'contrastrec.training': { 'contrastrec.training.hit_matrix': ('training.html#hit_matrix', 'contrastrec/training.py'),
+                                      'contrastrec.training.ndcg_at_k': ('training.html#ndcg_at_k', 'contrastrec/training.py'),
+                                      'contrastrec.training.ranking_metrics': ('training.html#ranking_metrics', 'contrastrec/training.py'),
+                                      'contrastrec.training.recall_at_k': ('training.html#recall_at_k', 'contrastrec/training.py'),
+                                      'contrastrec.training.relevance_matrix': ( 'training.html#relevance_matrix',
+                                                                                 'contrastrec/training.py'),
+                                      'contrastrec.training.top_k_items': ('training.html#top_k_items', 'contrastrec/training.py')}}}
