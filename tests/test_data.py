@@ -397,10 +397,6 @@ def test_history_table_drops_oov_items():
     assert [sorted(row[row > 0].tolist()) for row in both[1:]] == [[1, 2, 3], [1, 3], [2]]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG in history_table: it zeroes the OOV item column but not the OOV user row, so row 0 (every user "
-    "unknown to train) collects the items of all OOV users in valid/test — a history pooled across users. "
-    "Expected: row 0 is all padding."))
 def test_history_table_oov_user_row_is_empty():
     enc = encode(small_split())
     assert (history_table(enc, ("train", "valid", "test"))[0] == 0).all()

@@ -189,10 +189,6 @@ def test_failed_download_is_a_clear_error_and_leaves_the_cache_clean(server, cac
     assert Handler.hits == {route: 1}
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG in extract_ml100k_zip: ZipFile.testzip() only catches BadZipFile, so a zip whose deflate stream is "
-    "damaged raises a raw zlib.error that escapes as-is; find_ml100k then keeps the bad zip in the cache "
-    "(it only removes it on DataUnavailableError). Expected: DataUnavailableError naming the zip, cache clean."))
 def test_corrupt_deflate_stream_is_a_clear_error_and_leaves_the_cache_clean(server, cache):
     with pytest.raises(DataUnavailableError, match=r"corrupt.*download .* again by hand"):
         load_movielens_100k(url=f"{server}/deflate.zip", cache_dir=cache, timeout=5)
