@@ -303,7 +303,8 @@ def page_problems(src_nb: dict, proc_nb: dict, page: str) -> list[str]:
         if raw in text: problems.append(f"raw front matter / Quarto attributes leaked into the page: {raw!r}")
     want, imgs = image_outputs(proc_nb), len(soup.select('img[src^="data:image/"]'))
     if imgs < want or (image_outputs(src_nb) and not imgs):
-        problems.append(f"{want} image outputs in the notebook but {imgs} embedded images on the page")
+        problems.append(f"images missing: {image_outputs(src_nb)} in the notebook, {want} after nbdev's processing "
+                        f"(stale _proc/? rerun without --no-proc), {imgs} embedded on the page")
     return problems
 
 
