@@ -47,7 +47,8 @@ def render(nb_path: Path = ROOT / "nbs" / "index.ipynb") -> str:
         elif cell["cell_type"] == "code":
             for out in _outputs(cell):
                 if isinstance(out, tuple): parts.append(out[1].strip())
-    return HEADER + "\n\n".join(p for p in parts if p) + "\n"
+    text = "\n\n".join(p for p in parts if p)
+    return HEADER + re.sub(r"\]\((\d\d_\w+\.ipynb)\)", r"](nbs/\1)", text) + "\n"
 
 
 if __name__ == "__main__":
