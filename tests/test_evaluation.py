@@ -1,0 +1,232 @@
+"Properties of the ranking metrics, the evaluator's protocol and the baselines (chapter 6)."
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+from hypothesis import given, settings, strategies as st
+from hypothesis.extra.numpy import arrays
+
+from contrastrec.data import Split, encode
+from contrastrec.evaluation import (BPRMF, EASE, Evaluator, ItemKNN, MatrixFactorization, MostPopular, RANKING_METRICS,
+                                    average_precision_at_k, coverage_at_k, ease_weights, evaluate, hit_at_k,
+                                    keep_top_neighbours, known_interactions, mrr_at_k, popularity_percentiles,
+                                    precision_at_k, cosine_item_similarity)
+from contrastrec.training import ndcg_at_k, recall_at_k
+
+SETTINGS = settings(max_examples=60, deadline=None)
+
+
+@st.composite
+def hit_matrices(draw):
+    "A boolean `[users, width]` hit matrix and per-user held-out counts consistent with it (≥ the hits, ≥ 1)."
+    users, width = draw(st.integers(1, 6)), draw(st.integers(1, 12))
+    hits = draw(arrays(bool, (users, width)))
+    extra = draw(arrays(np.int64, users, elements=st.integers(0, 5)))
+    return hits, np.maximum(hits.sum(1) + extra, 1)
+
+
+def all_metrics(hits, n_rel, k):
+    return {name: fn(hits, n_rel, k) for name, fn in RANKING_METRICS.items()}
+
+
+@SETTINGS
+@given(hit_matrices(), st.integers(1, 15))
+def test_metrics_are_bounded(case, k):
+    hits, n_rel = case
+    for name, values in all_metrics(hits, n_rel, k).items():
+        assert values.shape == (len(hits),)
+        assert ((values >= -1e-12) & (values <= 1 + 1e-12)).all(), name
+
+
+@SETTINGS
+@given(hit_matrices())
+def test_recall_hit_and_hit_count_grow_with_k(case):
+    hits, n_rel = case
+    for k in range(1, hits.shape[1]):
+        for fn in (lambda k: recall_at_k(hits, n_rel, k), lambda k: hit_at_k(hits, k), lambda k: precision_at_k(hits, k) * k):
+            assert (fn(k + 1) >= fn(k) - 1e-12).all()
+
+
+@SETTINGS
+@given(hit_matrices(), st.integers(1, 15))
+def test_precision_times_k_counts_hits_and_orderings_between_metrics(case, k):
+    hits, n_rel = case
+    m = all_metrics(hits, n_rel, k)
+    assert np.allclose(m["precision"] * k, hits[:, :k].sum(1))
+    assert (m["mrr"] <= m["hit"] + 1e-12).all() and (m["recall"] <= m["hit"] + 1e-12).all()
+    assert (m["precision"] <= m["hit"] + 1e-12).all()
+    assert np.array_equal(m["hit"] > 0, hits[:, :k].any(1))
+
+
+@SETTINGS
+@given(hit_matrices())
+def test_at_one_every_ranking_metric_but_recall_is_the_first_hit(case):
+    hits, n_rel = case
+    m = all_metrics(hits, n_rel, 1)
+    for name in ("ndcg", "hit", "mrr", "precision", "map"):
+        assert np.allclose(m[name], hits[:, 0]), name
+    assert np.allclose(m["recall"], hits[:, 0] / n_rel)
+
+
+@SETTINGS
+@given(st.integers(1, 10), st.integers(1, 15), st.integers(0, 5))
+def test_perfect_ranking(n_rel, k, tail):
+    hits = np.zeros((1, n_rel + tail), bool)
+    hits[0, :n_rel] = True
+    n = np.array([n_rel])
+    for fn in (ndcg_at_k, average_precision_at_k):
+        assert np.isclose(fn(hits, n, k)[0], 1.0)
+    assert hit_at_k(hits, k)[0] == 1 and mrr_at_k(hits, k)[0] == 1
+    assert np.isclose(recall_at_k(hits, n, k)[0], min(k, n_rel) / n_rel)
+    assert np.isclose(precision_at_k(hits, k)[0], min(k, n_rel, hits.shape[1]) / k)
+
+
+@SETTINGS
+@given(arrays(np.int64, st.integers(1, 30), elements=st.integers(0, 100)))
+def test_popularity_percentiles_are_monotone_in_counts(counts):
+    counts = np.concatenate([[0], counts])
+    pct = popularity_percentiles(counts)
+    assert pct[0] == 0 and ((pct[1:] > 0) & (pct[1:] <= 1)).all()
+    order = np.argsort(counts[1:], kind="stable")
+    assert (np.diff(pct[1:][order]) >= -1e-12).all()
+    assert np.isclose(pct[1:].mean(), (len(counts) - 1 + 1) / (2 * (len(counts) - 1)))
+
+
+@SETTINGS
+@given(st.integers(2, 20), st.integers(1, 8), st.integers(0, 2**16))
+def test_coverage_bounds_and_growth(n_items, n_users, seed):
+    rng = np.random.default_rng(seed)
+    top = np.stack([rng.permutation(np.arange(1, n_items))[: n_items - 1] for _ in range(n_users)])
+    values = [coverage_at_k(top, n_items, k) for k in range(1, n_items)]
+    assert all(0 < v <= 1 for v in values) and values == sorted(values) and values[-1] == 1.0
+
+
+# --- the evaluator on a small random dataset ---------------------------------------------------------
+
+def random_split(seed: int, n_users: int = 30, n_items: int = 40, per_user: int = 10) -> Split:
+    "Every user has `per_user` distinct items: 6 in train, 2 in valid, 2 in test."
+    rng = np.random.default_rng(seed)
+    rows = [(u, i) for u in range(n_users) for i in rng.choice(n_items, per_user, replace=False)]
+    rows = pd.DataFrame(rows, columns=["user_id", "item_id"])
+    parts = rows.groupby("user_id").cumcount() % 5
+    return Split(rows[parts < 3], rows[parts == 3], rows[parts == 4])
+
+
+@pytest.fixture(scope="module")
+def split():
+    return random_split(0)
+
+
+@pytest.fixture(scope="module")
+def data(split):
+    data = encode(split)
+    assert data.report["valid"]["oov_items"] == data.report["test"]["oov_items"] == 0
+    return data
+
+
+def oracle(data, part):
+    "Scores the user's held-out items of `part` above everything else."
+    rel = sp.csr_matrix((np.ones(len(getattr(data, part))), tuple(getattr(data, part).T)), shape=(data.n_users, data.n_items))
+    return lambda users: rel[users].toarray() + np.linspace(0, 0.5, data.n_items)
+
+
+@pytest.mark.parametrize("part", ["valid", "test"])
+def test_oracle_scores_one(data, part):
+    got = evaluate(oracle(data, part), data, part, ks=(5, 10), metrics=("ndcg", "hit", "mrr", "map"))
+    assert all(np.isclose(v, 1.0) for v in got.values()), got
+
+
+@pytest.mark.parametrize("part", ["valid", "test"])
+def test_known_items_are_never_recommended(data, part):
+    known = known_interactions(data, part)
+    loves_known = lambda users: known[users].toarray() * 10.0  # the known items first, if they were allowed
+    top = Evaluator(data, part, ks=(10,)).top_k(loves_known)
+    users = Evaluator(data, part).users
+    assert not np.take_along_axis(known[users].toarray(), top, 1).any() and (top != 0).all()
+    assert known.nnz == (len(data.train) if part == "valid" else len(data.train) + len(data.valid))
+
+
+def test_valid_keeps_test_items_as_candidates(data):
+    "On valid the user's test items are candidates (not excluded); on test the valid items are."
+    valid_top = Evaluator(data, "valid", ks=(5,)).top_k(oracle(data, "test"))
+    test_users = set(map(int, data.test[:, 0]))
+    first = {int(u): int(t[0]) for u, t in zip(Evaluator(data, "valid").users, valid_top)}
+    assert all(first[u] in set(data.test[data.test[:, 0] == u, 1]) for u in test_users)
+
+
+def test_only_users_with_heldout_items_are_averaged(split):
+    smaller = encode(Split(split.train, split.valid, split.test[split.test.user_id != 0]))
+    ev = Evaluator(smaller, "test")
+    assert len(ev.users) == split.test.user_id.nunique() - 1 and smaller.user_vocab.lookup([0])[0] not in ev.users
+    means, table = ev(MostPopular().fit(smaller).score_fn(smaller, "test"), per_user=True)
+    assert len(table) == len(ev.users) and np.isclose(means["ndcg@20"], table["ndcg@20"].mean())
+
+
+def test_evaluator_output_names_and_ranges(data):
+    means, table = evaluate(EASE(10.0).fit(data).score_fn(data, "test"), data, ks=(1, 5), per_user=True)
+    expected = {f"{m}@{k}" for m in ("recall", "ndcg", "hit", "mrr", "precision", "map", "coverage", "popularity", "novelty")
+                for k in (1, 5)}
+    assert set(means) == expected and set(table.columns) == expected - {"coverage@1", "coverage@5"}
+    assert all(0 <= means[k] <= 1 for k in expected if not k.startswith("novelty")) and means["novelty@5"] >= 0
+
+
+def test_bad_arguments_fail_early(data):
+    for bad in (dict(part="train"), dict(metrics=("auc",)), dict(ks=())):
+        with pytest.raises(ValueError):
+            Evaluator(data, **bad)
+    with pytest.raises(ValueError, match="not fitted"):
+        EASE().score_fn(data, "test")
+    with pytest.raises(ValueError, match="lam"):
+        ease_weights(sp.csr_matrix(np.eye(3)), 0.0)
+
+
+# --- baselines -----------------------------------------------------------------------------------------
+
+@SETTINGS
+@given(arrays(np.float32, (6, 5), elements=st.sampled_from([0.0, 1.0])), st.floats(0.1, 100.0))
+def test_ease_is_the_constrained_least_squares_optimum(x, lam):
+    b = ease_weights(sp.csr_matrix(x), lam)
+    gram = x.T.astype("float64") @ x
+    residual = (gram + lam * np.eye(5)) @ b - gram  # gradient of the Lagrangian: diagonal only
+    assert np.allclose(np.diag(b), 0)
+    assert np.allclose(residual - np.diag(np.diag(residual)), 0, atol=1e-4 * (1 + np.abs(gram).max()))
+
+
+@SETTINGS
+@given(arrays(np.float32, (8, 7), elements=st.sampled_from([0.0, 1.0])), st.integers(1, 8))
+def test_itemknn_keeps_k_neighbours_per_item(x, k):
+    sim = cosine_item_similarity(sp.csr_matrix(x))
+    assert np.allclose(sim, sim.T, atol=1e-6) and np.allclose(np.diag(sim), 0) and (sim <= 1 + 1e-6).all()
+    w = keep_top_neighbours(sim, k)
+    assert ((w != 0).sum(0) <= k).all()
+    kept = np.where(w != 0, sim, np.inf).min(0)
+    dropped = np.where((w == 0) & ~np.eye(7, dtype=bool), sim, -np.inf).max(0)
+    assert (kept >= dropped - 1e-6).all()  # nothing dropped is more similar than anything kept
+
+
+def test_history_is_the_protocols_known_interactions(data):
+    knn = ItemKNN(k=5).fit(data)
+    users = np.arange(1, data.n_users)
+    for part in ("valid", "test"):
+        expected = known_interactions(data, part)[users] @ knn.weights
+        assert np.allclose(knn.score_fn(data, part)(users), expected)
+    own = sp.csr_matrix((data.n_users, data.n_items))
+    assert np.allclose(knn.score_fn(data, "test", history=own)(users), 0)
+
+
+def test_baselines_beat_random_and_popularity_is_the_same_for_everyone(data):
+    pop = MostPopular().fit(data).score_fn(data, "test")(np.array([1, 2]))
+    assert pop.shape == (2, data.n_items) and np.array_equal(pop[0], pop[1])
+    for model in (ItemKNN(k=10), EASE(5.0)):
+        assert model.fit(data).score_fn(data, "test")(np.array([1, 2, 3])).shape == (3, data.n_items)
+        assert model.config() in ({"k": 10}, {"lam": 5.0})
+
+
+def test_bprmf_is_seeded_and_learns(data):
+    fit = lambda: BPRMF(dim=8, epochs=3, batch_size=64, learning_rate=0.05).fit(data)
+    a, b = fit(), fit()
+    users = np.arange(1, data.n_users)
+    assert np.allclose(a.score_fn(data, "test")(users), b.score_fn(data, "test")(users))
+    assert a.model.history.history["loss"][-1] < a.model.history.history["loss"][0]
+    clone = MatrixFactorization.from_config(a.model.get_config())
+    assert (clone.n_users, clone.n_items, clone.dim, clone.reg) == (data.n_users, data.n_items, 8, a.reg)
