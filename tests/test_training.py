@@ -68,7 +68,7 @@ def test_mirrored_strategy_over_cpu_trains_like_the_default(small):
 
 
 @pytest.mark.parametrize("overrides", [
-    {"objective": "in_batch", "extra_negatives": 32, "symmetric": True, "batch_size": 64, "logq": False},
+    {"objective": "in_batch", "extra_negatives": 32, "symmetric": True, "batch_size": 64},
     {"user_features": True, "item_features": True, "hidden_units": [32], "ssl_weight": 0.1, "lr_schedule": "cosine", "weight_decay": 1e-4},
     {"objective": "in_batch", "graph_layers": 2, "user_history": False, "user_ids": True, "ssl_weight": 0.1, "batch_size": 64},
 ])
