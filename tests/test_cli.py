@@ -1,0 +1,135 @@
+"The `contrastrec` command line end to end: train → recommend → evaluate, in-process and as the installed script."
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from contrastrec.cli import main
+from contrastrec.data import load_movielens_100k, split_random
+
+SCRIPT = Path(sys.executable).parent / "contrastrec"
+QUICK = {"dim": 32, "epochs": 3, "patience": 3}
+
+
+@pytest.fixture(scope="module")
+def work(tmp_path_factory):
+    "A split folder of the first 150 MovieLens-100K users and a quick config."
+    root = tmp_path_factory.mktemp("cli")
+    ml = load_movielens_100k()
+    split = split_random(ml.interactions[ml.interactions.user_id <= 150], seed=0)
+    (root / "split").mkdir()
+    for part, frame in split.parts().items(): frame.to_csv(root / "split" / f"{part}.tsv", sep="\t", index=False)
+    (root / "quick.json").write_text(json.dumps(QUICK))
+    (root / "typo.json").write_text(json.dumps({"dim": 32, "tau": 0.1}))
+    return root, split
+
+
+@pytest.fixture(scope="module")
+def model(work):
+    root, _ = work
+    assert main(["train", "--split", str(root / "split"), "--config", str(root / "quick.json"), "--out", str(root / "model")]) == 0
+    return root / "model"
+
+
+def check_recs(path: Path, split, k: int):
+    recs = pd.read_csv(path, sep="\t")
+    assert list(recs.columns) == ["user_id", "item_id", "rank", "score"]
+    assert recs.user_id.nunique() == split.train.user_id.nunique() and recs.groupby("user_id").size().eq(k).all()
+    assert recs.groupby("user_id")["rank"].apply(list).map(lambda r: r == list(range(1, k + 1))).all()
+    assert recs.merge(pd.concat([split.train, split.valid]), on=["user_id", "item_id"]).empty
+    assert set(recs.item_id) <= set(split.train.item_id)
+
+
+def check_metrics(text: str, ks):
+    metrics = json.loads(text)
+    assert set(metrics) == {f"{m}@{k}" for k in ks for m in ("recall", "ndcg")}
+    assert all(0 <= v <= 1 for v in metrics.values()) and metrics[f"ndcg@{max(ks)}"] > 0
+
+
+def test_train_recommend_evaluate_in_process(work, model, capsys):
+    root, split = work
+    assert sorted(p.name for p in model.iterdir()) == sorted(["model.keras", "vocabularies.json", "feature_specs.json",
+        "features.npz", "interactions.npz", "config.json", "recommender.json"])
+    assert json.loads((model / "config.json").read_text())["dim"] == 32
+    capsys.readouterr()
+    assert main(["recommend", "--model", str(model), "--k", "7", "--out", str(root / "recs.tsv")]) == 0
+    check_recs(root / "recs.tsv", split, 7)
+    capsys.readouterr()
+    assert main(["evaluate", "--model", str(model), "--test", str(root / "split" / "test.tsv"), "--k", "10", "20"]) == 0
+    check_metrics(capsys.readouterr().out, (10, 20))
+
+
+def run_script(*args):
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    return subprocess.run([str(SCRIPT), *args], capture_output=True, text=True, env=env, timeout=300)
+
+
+def test_installed_console_script(work, model):
+    root, split = work
+    assert SCRIPT.is_file(), f"{SCRIPT} is missing: install the package (pip install -e .)"
+    done = run_script("train", "--split", str(root / "split"), "--features", "movielens-100k",
+                      "--config", str(root / "quick.json"), "--out", str(root / "model-features"))
+    assert done.returncode == 0, done.stderr
+    assert "saved to" in done.stdout
+    done = run_script("recommend", "--model", str(root / "model-features"), "--k", "5", "--out", str(root / "recs5.tsv"))
+    assert done.returncode == 0, done.stderr
+    check_recs(root / "recs5.tsv", split, 5)
+    done = run_script("evaluate", "--model", str(model), "--test", str(root / "split" / "test.tsv"))
+    assert done.returncode == 0, done.stderr
+    check_metrics(done.stdout, (10, 20, 50))
+    done = run_script("recommend", "--model", str(root / "nowhere"), "--out", str(root / "x.tsv"))
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines()[-1].startswith("contrastrec recommend: error: ")
+
+
+def errors(capsys, argv) -> str:
+    capsys.readouterr()
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err, err
+    return err
+
+
+def test_one_line_errors(work, model, capsys, tmp_path):
+    root, _ = work
+    err = errors(capsys, ["train", "--split", str(tmp_path / "nowhere"), "--out", str(tmp_path / "m")])
+    assert err.startswith("contrastrec train: error: ") and "train.tsv" in err
+    err = errors(capsys, ["recommend", "--model", str(tmp_path / "nowhere"), "--out", str(tmp_path / "r.tsv")])
+    assert err.startswith("contrastrec recommend: error: ") and "not a folder" in err
+    err = errors(capsys, ["train", "--split", str(root / "split"), "--config", str(root / "typo.json"), "--out", str(tmp_path / "m")])
+    assert err.startswith("contrastrec train: error: ") and "'tau'" in err
+    err = errors(capsys, ["evaluate", "--model", str(model), "--test", str(tmp_path / "none.tsv")])
+    assert err.startswith("contrastrec evaluate: error: ")
+    err = errors(capsys, ["recommend", "--model", str(model), "--k", "ten", "--out", str(tmp_path / "r.tsv")])
+    assert err.startswith("contrastrec recommend: error: argument --k")
+    assert errors(capsys, ["recommend", "--model", str(model), "--k", "0", "--out", str(tmp_path / "r.tsv")]).endswith("not 0.")
+    assert "not both" in errors(capsys, ["train", "--split", str(root / "split"), "--features", "movielens-100k",
+                                         "--users", "u.tsv", "--out", str(tmp_path / "m")])
+    assert errors(capsys, ["frobnicate"]).startswith("contrastrec: error: argument command")
+
+
+def test_own_feature_tables(work, tmp_path, capsys):
+    root, split = work
+    users = pd.DataFrame({"user_id": sorted(split.train.user_id.unique())})
+    users["group"] = users.user_id % 3
+    users["label"] = users.user_id.map(lambda u: "ab"[u % 2])
+    users.to_csv(tmp_path / "users.tsv", sep="\t", index=False)
+    (tmp_path / "features.json").write_text(json.dumps({**QUICK, "epochs": 1, "patience": 1, "user_features": True}))
+    assert main(["train", "--split", str(root / "split"), "--users", str(tmp_path / "users.tsv"),
+                 "--config", str(tmp_path / "features.json"), "--out", str(tmp_path / "m")]) == 0
+    specs = json.loads((tmp_path / "m" / "feature_specs.json").read_text())["user"]
+    assert [(s["name"], s["class"]) for s in specs] == [("group", "NumericSpec"), ("label", "CategoricalSpec")]
+    users.drop(columns="user_id").to_csv(tmp_path / "bad.tsv", sep="\t", index=False)
+    assert "needs a user_id column" in errors(capsys, ["train", "--split", str(root / "split"), "--users", str(tmp_path / "bad.tsv"),
+                                                       "--out", str(tmp_path / "m2")])
+
+
+def test_demo_runs_briefly(capsys):
+    assert main(["demo", "--epochs", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "most popular" in out and "contrastrec" in out and out.count("\nuser ") == 3
+    assert "Recall@10" in out and "NDCG@20" in out
