@@ -35,6 +35,8 @@ RUNS = {
     "tau_0.1": {"temperature": 0.1},
     "tau_0.5": {"temperature": 0.5},
     "mean_over_positives": {"positive_weighting": "mean"},
+    "batch_128": {"batch_size": 128},
+    "history+user_ids": {"user_ids": True},
     "no_history_dropout": {"history_dropout": 0.0},
     "with_user_view_ssl": {"ssl_weight": 0.1},
     "history+features": {"user_features": True, "item_features": True},
@@ -65,7 +67,9 @@ def run(name, overrides):
     model, history = fit(data, config)
     seconds = time.time() - start
     items = feature_tables(data, "item")
-    test = evaluate(score_function(model, user_inputs(data, ("train", "valid")), items), data, "test")
+    test_scores = score_function(model, user_inputs(data, ("train", "valid")), items)
+    test = evaluate(test_scores, data, "test")
+    curve = evaluate(test_scores, data, "test", ks=tuple(range(1, 101)), metrics=("recall",))
     valid = evaluate(score_function(model, user_inputs(data, ("train",)), items), data, "valid", ks=(20,), metrics=("ndcg", "recall"))
     u = model.user_vectors({k: v[data.test[:, 0]] for k, v in user_inputs(data, ("train", "valid")).items()})
     v = model.item_vectors({k: v[data.test[:, 1]] for k, v in items.items()})
@@ -76,7 +80,7 @@ def run(name, overrides):
             "train_seconds": round(seconds, 1), "valid": {k: round(x, 4) for k, x in valid.items()},
             "test": {k: round(x, 4) for k, x in test.items()},
             "alignment": round(float(alignment(u, v)), 4), "uniformity": round(float(uniformity(all_items[1:])), 4),
-            "valid_curve": [round(x, 4) for x in ndcg]}
+            "valid_curve": [round(x, 4) for x in ndcg], "recall_curve": [round(curve[f"recall@{k}"], 4) for k in range(1, 101)]}
 
 
 if __name__ == "__main__":

@@ -442,3 +442,15 @@ def test_sampling_distributions_sum_to_one_and_skip_oov(df, alpha, smoothing):
     assert (sampling_distribution(enc, alpha)[1:] > 0).all()
     np.testing.assert_allclose(item_frequencies(enc, 0.0)[1:], enc.item_counts()[1:] / len(df), rtol=1e-6)
     if alpha == 0.0: np.testing.assert_allclose(sampling_distribution(enc, 0.0)[1:], 1 / (enc.n_items - 1))
+
+
+@given(interactions(min_size=10))
+def test_for_refit_merges_valid_into_train_and_keeps_test(df):
+    split = split_random(df, seed=0)
+    refit = split.for_refit()
+    assert refit.valid is None and refit.test is split.test
+    assert len(refit.train) == len(split.train) + len(split.valid)
+    assert set(map(tuple, refit.train[["user_id", "item_id"]].to_numpy())) == \
+        set(map(tuple, pd.concat([split.train, split.valid])[["user_id", "item_id"]].to_numpy()))
+    data = encode(refit)
+    assert data.valid is None and "valid" not in data.report

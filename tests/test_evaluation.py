@@ -1,4 +1,6 @@
 "Properties of the ranking metrics, the evaluator's protocol and the baselines (chapter 6)."
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -7,10 +9,12 @@ from hypothesis import given, settings, strategies as st
 from hypothesis.extra.numpy import arrays
 
 from contrastrec.data import Split, encode
-from contrastrec.evaluation import (BPRMF, EASE, Evaluator, ItemKNN, MatrixFactorization, MostPopular, RANKING_METRICS,
-                                    average_precision_at_k, coverage_at_k, ease_weights, evaluate, hit_at_k,
-                                    keep_top_neighbours, known_interactions, mrr_at_k, popularity_percentiles,
-                                    precision_at_k, cosine_item_similarity)
+from contrastrec.evaluation import (BPRMF, EASE, ContentKNN, Evaluator, ItemKNN, MatrixFactorization, MostPopular,
+                                    RANKING_METRICS, average_precision_at_k, coverage_at_k, ease_weights, evaluate,
+                                    hit_at_k, hold_out_items, keep_top_neighbours, known_interactions, mrr_at_k,
+                                    multi_hot_matrix, popularity_percentiles, precision_at_k, cosine_item_similarity,
+                                    restrict_candidates)
+from contrastrec.training import top_k_items
 from contrastrec.training import ndcg_at_k, recall_at_k
 
 SETTINGS = settings(max_examples=60, deadline=None)
@@ -230,3 +234,52 @@ def test_bprmf_is_seeded_and_learns(data):
     assert a.model.history.history["loss"][-1] < a.model.history.history["loss"][0]
     clone = MatrixFactorization.from_config(a.model.get_config())
     assert (clone.n_users, clone.n_items, clone.dim, clone.reg) == (data.n_users, data.n_items, 8, a.reg)
+
+
+# --- item cold start --------------------------------------------------------------------------------
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(0, 10_000), st.floats(0.05, 0.9))
+def test_hold_out_items_removes_every_trace_of_the_cold_items(seed, fraction):
+    data = encode(random_split(seed % 7))
+    cold_data, cold = hold_out_items(data, fraction, seed)
+    assert len(cold) == max(1, round(fraction * (data.item_counts() > 0).sum())) and 0 not in cold
+    for part in ("train", "valid"):
+        kept = getattr(cold_data, part)
+        assert not np.isin(kept[:, 1], cold).any()
+        original = getattr(data, part)
+        assert len(kept) == (~np.isin(original[:, 1], cold)).sum()
+    assert np.isin(cold_data.test[:, 1], cold).all()
+    assert len(cold_data.test) == np.isin(data.test[:, 1], cold).sum()
+    assert np.array_equal(hold_out_items(data, fraction, seed)[1], cold)
+
+
+def test_hold_out_items_rejects_bad_input(data):
+    with pytest.raises(ValueError, match="between 0 and 1"): hold_out_items(data, 1.0)
+    with pytest.raises(ValueError, match="test part"): hold_out_items(replace(data, test=None))
+
+
+def test_restricted_scores_only_recommend_the_candidates(data):
+    candidates = np.array([3, 5, 7, 11, 13])
+    score = restrict_candidates(MostPopular().fit(data).score_fn(data, "test"), candidates)
+    top = top_k_items(score, np.arange(1, data.n_users), 5)
+    assert np.array_equal(np.sort(top, axis=1), np.tile(candidates, (data.n_users - 1, 1)))
+
+
+@SETTINGS
+@given(arrays(np.int64, (5, 3), elements=st.integers(0, 6)))
+def test_multi_hot_matrix_marks_exactly_the_listed_indices(indices):
+    hot = multi_hot_matrix(indices, width=7)
+    for row, listed in zip(hot, indices):
+        assert set(np.flatnonzero(row)) == set(listed) - {0}
+
+
+def test_content_knn_scores_by_feature_overlap_and_explains_missing_features(data):
+    genres = np.zeros((data.n_items, 2), "int32")
+    genres[1:, 0] = 1 + np.arange(data.n_items - 1) % 3  # three genres, one per item
+    featured = replace(data, item_features={"genres": genres})
+    model = ContentKNN(("genres",)).fit(featured)
+    same = genres[:, 0][:, None] == genres[:, 0][None, :]
+    assert np.allclose(model.weights[1:, 1:], same[1:, 1:])
+    with pytest.raises(ValueError, match="not encoded"): ContentKNN(("title",)).fit(featured)
+    with pytest.raises(ValueError, match="integer"): multi_hot_matrix(np.array([0.5, 1.0]))

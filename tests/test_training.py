@@ -85,3 +85,22 @@ def test_config_round_trips_and_rejects_bad_values():
     for bad in [{"objective": "pointwise"}, {"temperature": 0}, {"user_history": False}, {"tau": 1}]:
         with pytest.raises(ValueError):
             TrainConfig.from_dict(bad) if "tau" in bad else TrainConfig(**bad)
+
+
+def test_refit_without_valid_trains_every_epoch_and_keeps_the_last_weights(small):
+    split = load_split(Path(os.environ["CONTRASTREC_BENCHMARKS"]) / "ml100k-v1")
+    keep = lambda df: df[df.user_id <= 80].reset_index(drop=True)
+    refit = encode(Split(keep(split.train), keep(split.valid), keep(split.test)).for_refit())
+    assert refit.valid is None
+    model, history = fit(refit, TrainConfig(dim=16, epochs=3, patience=1, batch_size=16))
+    assert len(history.history["loss"]) == 3 and not any(k.startswith("val_") for k in history.history)
+    with pytest.raises(ValueError, match="no valid part"): Split(keep(split.train), None).for_refit()
+
+
+def test_items_without_train_interactions_are_not_softmax_candidates(small):
+    from dataclasses import replace
+    gone = np.unique(small.train[:, 1])[:5]
+    data = replace(small, train=small.train[~np.isin(small.train[:, 1], gone)])
+    model = ContrastiveRecommender.from_config_and_data(TrainConfig(dim=8), data)
+    candidates = keras.ops.convert_to_numpy(model.candidates)
+    assert not candidates[gone].any() and not candidates[0] and candidates.sum() == (data.item_counts()[1:] > 0).sum()

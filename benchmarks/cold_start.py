@@ -1,0 +1,42 @@
+"""Item cold start on ml100k-v1 (run by hand, not in CI; chapter 6 reads the result).
+
+20% of the items (seed 0) lose every train and valid interaction (`hold_out_items`); the default
+configuration is trained on the rest with an id item tower, a feature item tower, or both, selected on
+the (warm) valid split, and scored on the held-out items' test interactions, ranking only those items.
+Writes benchmarks/results/cold_start.json.
+
+    source tools/env.sh && .venv/bin/python benchmarks/cold_start.py
+"""
+import json
+import os
+import time
+from pathlib import Path
+
+from contrastrec.data import MOVIELENS_ITEM_FEATURES, MOVIELENS_USER_FEATURES, encode, load_movielens_100k, load_split
+from contrastrec.evaluation import evaluate, hold_out_items, restrict_candidates
+from contrastrec.training import TrainConfig, feature_tables, fit, score_function, user_inputs
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "benchmarks" / "results" / "cold_start.json"
+BENCH = Path(os.environ.get("CONTRASTREC_BENCHMARKS", ROOT.parent / "shared" / "benchmarks")) / "ml100k-v1"
+TOWERS = {"ids": dict(item_ids=True, item_features=False), "features": dict(item_ids=False, item_features=True),
+          "ids + features": dict(item_ids=True, item_features=True)}
+
+if __name__ == "__main__":
+    ml = load_movielens_100k()
+    data = encode(load_split(BENCH), ml.users, ml.items, MOVIELENS_USER_FEATURES, MOVIELENS_ITEM_FEATURES)
+    cold_data, cold_items = hold_out_items(data, 0.2, seed=0)
+    runs = {}
+    for name, towers in TOWERS.items():
+        config = TrainConfig(**towers)
+        start = time.time()
+        model, history = fit(cold_data, config)
+        seconds = time.time() - start
+        score = score_function(model, user_inputs(cold_data, ("train", "valid")), feature_tables(cold_data, "item"))
+        test = evaluate(restrict_candidates(score, cold_items), cold_data, "test", ks=(20,), metrics=("ndcg", "recall"))
+        runs[name] = {"item_tower": name, "config": config.to_dict(), "epochs_run": len(history.history["val_ndcg@20"]),
+                      "valid": {"ndcg@20": round(max(history.history["val_ndcg@20"]), 4)},
+                      "test": {k: round(v, 4) for k, v in test.items()}, "train_seconds": round(seconds, 1)}
+        print(name, runs[name]["valid"], runs[name]["test"], runs[name]["epochs_run"], "epochs", flush=True)
+    OUT.write_text(json.dumps({"split": "ml100k-v1", "fraction": 0.2, "seed": 0, "n_cold_items": len(cold_items),
+                               "cold_items": cold_items.tolist(), "runs": runs}, indent=1))
