@@ -46,8 +46,10 @@ def check_recs(path: Path, split, k: int):
 
 def check_metrics(text: str, ks):
     metrics = json.loads(text)
-    assert set(metrics) == {f"{m}@{k}" for k in ks for m in ("recall", "ndcg")}
-    assert all(0 <= v <= 1 for v in metrics.values()) and metrics[f"ndcg@{max(ks)}"] > 0
+    names = ("recall", "ndcg", "hit", "mrr", "precision", "map", "coverage", "popularity", "novelty")
+    assert set(metrics) == {f"{m}@{k}" for k in ks for m in names}
+    assert all(0 <= metrics[f"{m}@{k}"] <= 1 for k in ks for m in names if m != "novelty") and metrics[f"ndcg@{max(ks)}"] > 0
+    assert all(metrics[f"novelty@{k}"] > 0 for k in ks)
 
 
 def test_train_recommend_evaluate_in_process(work, model, capsys):
@@ -133,3 +135,20 @@ def test_demo_runs_briefly(capsys):
     out = capsys.readouterr().out
     assert "most popular" in out and "contrastrec" in out and out.count("\nuser ") == 3
     assert "Recall@10" in out and "NDCG@20" in out
+
+
+def test_evaluate_agrees_with_the_independent_scorer_of_the_recommendations(work, model, capsys):
+    "`contrastrec evaluate` and benchmarks/score_recs.py (pandas only) score the same model's `recommend` output alike."
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("score_recs", Path(__file__).parents[1] / "benchmarks" / "score_recs.py")
+    score_recs = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(score_recs)
+    root, split = work
+    assert main(["recommend", "--model", str(model), "--k", "20", "--out", str(root / "recs20.tsv")]) == 0
+    capsys.readouterr()
+    assert main(["evaluate", "--model", str(model), "--test", str(root / "split" / "test.tsv"), "--k", "10", "20"]) == 0
+    ours = json.loads(capsys.readouterr().out)
+    theirs = score_recs.score(pd.read_csv(root / "recs20.tsv", sep="\t"), split.train, split.valid, split.test, (10, 20))
+    assert theirs["seen_items_recommended"] == 0
+    for key in ("recall@10", "recall@20", "ndcg@10", "ndcg@20"):
+        assert theirs[key] == pytest.approx(ours[key], abs=1e-5), key
