@@ -152,3 +152,18 @@ def test_evaluate_agrees_with_the_independent_scorer_of_the_recommendations(work
     assert theirs["seen_items_recommended"] == 0
     for key in ("recall@10", "recall@20", "ndcg@10", "ndcg@20"):
         assert theirs[key] == pytest.approx(ours[key], abs=1e-5), key
+
+
+def test_train_with_refit_saves_a_model_of_train_plus_valid(work, capsys, tmp_path):
+    root, split = work
+    out = tmp_path / "refit"
+    assert main(["train", "--split", str(root / "split"), "--config", str(root / "quick.json"), "--refit", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "refitting on train + valid for" in printed
+    refit_lines = printed.split("refitting on train + valid for")[1].splitlines()[1:]
+    assert refit_lines and all("valid " not in line for line in refit_lines if line.startswith("epoch"))
+    import numpy as np
+    with np.load(out / "interactions.npz") as saved:
+        assert saved.files == ["train"] and len(saved["train"]) == len(split.train) + len(split.valid)
+    assert main(["recommend", "--model", str(out), "--k", "5", "--out", str(tmp_path / "recs.tsv")]) == 0
+    check_recs(tmp_path / "recs.tsv", split, 5)
