@@ -38,9 +38,9 @@ CONTRASTIVE = {"contrastive (default)": "default", "contrastive (default), seed 
                "contrastive (default), seed 2": "default_seed2"}  # refit name -> its valid-selected run in ablations.json
 
 
-def refit_baseline(data, selected: dict) -> dict:
-    model, seconds = timed(lambda: MODELS[selected["name"]](**selected["config"]).fit(data))
-    return {"config": selected["config"], "fit_seconds": seconds, "test": evaluate(model.score_fn(data, "test"), data, "test", **METRICS)}
+def refit_baseline(data, name: str, config: dict) -> dict:
+    model, seconds = timed(lambda: MODELS[name](**config).fit(data))
+    return {"config": config, "fit_seconds": seconds, "test": evaluate(model.score_fn(data, "test"), data, "test", **METRICS)}
 
 
 def refit_contrastive(data, run: dict) -> dict:
@@ -59,7 +59,7 @@ if __name__ == "__main__":
     ablations = json.loads((RESULTS / "ablations.json").read_text())
     for name in sys.argv[1:] or [*baselines, *CONTRASTIVE]:
         before = baselines[name] if name in baselines else ablations[CONTRASTIVE[name]]
-        result = refit_baseline(data, {**before, "name": name}) if name in baselines else refit_contrastive(data, before)
+        result = refit_baseline(data, name, before["config"]) if name in baselines else refit_contrastive(data, before)
         result["test_without_refit"] = {k: before["test"][k] for k in ("ndcg@20", "recall@20")}
         out = RESULTS / "refit.json"
         models = json.loads(out.read_text())["models"] if out.exists() else {}  # re-read: keep the other systems' results

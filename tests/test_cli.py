@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -162,7 +163,6 @@ def test_train_with_refit_saves_a_model_of_train_plus_valid(work, capsys, tmp_pa
     assert "refitting on train + valid for" in printed
     refit_lines = printed.split("refitting on train + valid for")[1].splitlines()[1:]
     assert refit_lines and all("valid " not in line for line in refit_lines if line.startswith("epoch"))
-    import numpy as np
     with np.load(out / "interactions.npz") as saved:
         assert saved.files == ["train"] and len(saved["train"]) == len(split.train) + len(split.valid)
     assert main(["recommend", "--model", str(out), "--k", "5", "--out", str(tmp_path / "recs.tsv")]) == 0

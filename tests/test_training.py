@@ -1,6 +1,7 @@
 "Training end to end on a slice of ml100k-v1: resume after interrupt, distribution strategies, configs."
 import json
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import keras
@@ -14,11 +15,16 @@ from contrastrec.training import ContrastiveRecommender, TrainConfig, fit, score
 SMALL = TrainConfig(dim=16, epochs=4, patience=10, batch_size=16)
 
 
-@pytest.fixture(scope="module")
-def small():
+def small_split() -> Split:
+    "ml100k-v1 restricted to its first 80 users."
     split = load_split(Path(os.environ["CONTRASTREC_BENCHMARKS"]) / "ml100k-v1")
     keep = lambda df: df[df.user_id <= 80].reset_index(drop=True)
-    return encode(Split(keep(split.train), keep(split.valid), keep(split.test)))
+    return Split(keep(split.train), keep(split.valid), keep(split.test))
+
+
+@pytest.fixture(scope="module")
+def small():
+    return encode(small_split())
 
 
 class Interrupt(keras.callbacks.Callback):
@@ -87,18 +93,16 @@ def test_config_round_trips_and_rejects_bad_values():
             TrainConfig.from_dict(bad) if "tau" in bad else TrainConfig(**bad)
 
 
-def test_refit_without_valid_trains_every_epoch_and_keeps_the_last_weights(small):
-    split = load_split(Path(os.environ["CONTRASTREC_BENCHMARKS"]) / "ml100k-v1")
-    keep = lambda df: df[df.user_id <= 80].reset_index(drop=True)
-    refit = encode(Split(keep(split.train), keep(split.valid), keep(split.test)).for_refit())
+def test_refit_without_valid_trains_every_epoch_and_keeps_the_last_weights():
+    split = small_split()
+    refit = encode(split.for_refit())
     assert refit.valid is None
     model, history = fit(refit, TrainConfig(dim=16, epochs=3, patience=1, batch_size=16))
     assert len(history.history["loss"]) == 3 and not any(k.startswith("val_") for k in history.history)
-    with pytest.raises(ValueError, match="no valid part"): Split(keep(split.train), None).for_refit()
+    with pytest.raises(ValueError, match="no valid part"): Split(split.train, None).for_refit()
 
 
 def test_items_without_train_interactions_are_not_softmax_candidates(small):
-    from dataclasses import replace
     gone = np.unique(small.train[:, 1])[:5]
     data = replace(small, train=small.train[~np.isin(small.train[:, 1], gone)])
     model = ContrastiveRecommender.from_config_and_data(TrainConfig(dim=8), data)
