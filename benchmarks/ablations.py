@@ -8,21 +8,19 @@ Results are appended to benchmarks/results/ablations.json (one entry per run nam
     python benchmarks/ablations.py default tau_0.1 # some runs
 """
 import json
-import os
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-from contrastrec.data import encode, load_movielens_100k, load_split, split_random
+from contrastrec.data import encode, load_movielens_100k, load_benchmark_split, split_random
 from contrastrec.evaluation import evaluate
 from contrastrec.losses import alignment, uniformity
 from contrastrec.training import TrainConfig, feature_tables, fit, score_function, user_inputs
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "benchmarks" / "results" / "ablations.json"
-BENCH = Path(os.environ.get("CONTRASTREC_BENCHMARKS", ROOT.parent / "shared" / "benchmarks")) / "ml100k-v1"
 
 ID_TOWERS = dict(objective="in_batch", user_history=False, user_ids=True, batch_size=1024, temperature=0.1,
                  dim=64, learning_rate=3e-3, patience=10, epochs=60)
@@ -57,7 +55,7 @@ RUNS = {
 
 def load(split_seed=None):
     ml = load_movielens_100k()
-    split = load_split(BENCH) if split_seed is None else split_random(ml.interactions, seed=split_seed)
+    split = load_benchmark_split("ml100k-v1") if split_seed is None else split_random(ml.interactions, seed=split_seed)
     from contrastrec.data import MOVIELENS_ITEM_FEATURES, MOVIELENS_USER_FEATURES
     return encode(split, ml.users, ml.items, MOVIELENS_USER_FEATURES, MOVIELENS_ITEM_FEATURES)
 

@@ -15,10 +15,9 @@ import time
 from pathlib import Path
 
 import keras
-import numpy as np
 import tensorflow as tf
 
-from contrastrec.data import encode, load_split
+from contrastrec.data import encode, load_benchmark_split
 from contrastrec.evaluation import BPRMF, EASE, Evaluator, ItemKNN, MostPopular, activity_buckets, metrics_by_bucket
 
 GRIDS = {
@@ -82,7 +81,7 @@ def main() -> None:
     parser.add_argument("--only", nargs="*", choices=list(MODELS), help="re-run these models, keep the others from --out")
     args = parser.parse_args()
     load = [round(x, 2) for x in os.getloadavg()]  # fit times are wall-clock: a busy machine inflates them
-    data = encode(load_split(Path(os.environ["CONTRASTREC_BENCHMARKS"]) / "ml100k-v1"))
+    data = encode(load_benchmark_split("ml100k-v1"))
     buckets = activity_buckets(data)
     rerun = args.only or list(MODELS)
     previous = json.loads(args.out.read_text())["models"] if args.out.exists() else {}

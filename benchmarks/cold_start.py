@@ -8,23 +8,21 @@ Writes benchmarks/results/cold_start.json.
     source tools/env.sh && .venv/bin/python benchmarks/cold_start.py
 """
 import json
-import os
 import time
 from pathlib import Path
 
-from contrastrec.data import MOVIELENS_ITEM_FEATURES, MOVIELENS_USER_FEATURES, encode, load_movielens_100k, load_split
+from contrastrec.data import MOVIELENS_ITEM_FEATURES, MOVIELENS_USER_FEATURES, encode, load_movielens_100k, load_benchmark_split
 from contrastrec.evaluation import evaluate, hold_out_items, restrict_candidates
 from contrastrec.training import TrainConfig, feature_tables, fit, score_function, user_inputs
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "benchmarks" / "results" / "cold_start.json"
-BENCH = Path(os.environ.get("CONTRASTREC_BENCHMARKS", ROOT.parent / "shared" / "benchmarks")) / "ml100k-v1"
 TOWERS = {"ids": dict(item_ids=True, item_features=False), "features": dict(item_ids=False, item_features=True),
           "ids + features": dict(item_ids=True, item_features=True)}
 
 if __name__ == "__main__":
     ml = load_movielens_100k()
-    data = encode(load_split(BENCH), ml.users, ml.items, MOVIELENS_USER_FEATURES, MOVIELENS_ITEM_FEATURES)
+    data = encode(load_benchmark_split("ml100k-v1"), ml.users, ml.items, MOVIELENS_USER_FEATURES, MOVIELENS_ITEM_FEATURES)
     cold_data, cold_items = hold_out_items(data, 0.2, seed=0)
     runs = {}
     for name, towers in TOWERS.items():

@@ -41,8 +41,8 @@ def memory() -> dict:
 
 
 def ml100k():
-    from contrastrec.data import encode, load_split
-    return encode(load_split(Path(os.environ["CONTRASTREC_BENCHMARKS"]) / "ml100k-v1"))
+    from contrastrec.data import encode, load_benchmark_split
+    return encode(load_benchmark_split("ml100k-v1"))
 
 
 def train(jit: bool, epochs: int) -> dict:

@@ -9,7 +9,6 @@ writes benchmarks/results/refit.json.
     source tools/env.sh && .venv/bin/python benchmarks/refit.py EASE "contrastive (default)"
 """
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -17,13 +16,12 @@ from pathlib import Path
 import keras
 import tensorflow as tf
 
-from contrastrec.data import encode, load_split
+from contrastrec.data import encode, load_benchmark_split
 from contrastrec.evaluation import BPRMF, EASE, ItemKNN, MostPopular, evaluate
 from contrastrec.training import TrainConfig, feature_tables, fit, score_function, user_inputs
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
-BENCH = Path(os.environ.get("CONTRASTREC_BENCHMARKS", ROOT.parent / "shared" / "benchmarks")) / "ml100k-v1"
 MODELS = {"MostPopular": MostPopular, "ItemKNN": ItemKNN, "BPRMF": BPRMF, "EASE": EASE}
 METRICS = dict(ks=(10, 20, 50), metrics=("ndcg", "recall"))
 
@@ -54,7 +52,7 @@ def refit_contrastive(data, run: dict) -> dict:
 if __name__ == "__main__":
     keras.utils.set_random_seed(0)
     tf.config.experimental.enable_op_determinism()
-    data = encode(load_split(BENCH).for_refit())
+    data = encode(load_benchmark_split("ml100k-v1").for_refit())
     baselines = json.loads((RESULTS / "baselines.json").read_text())["models"]
     ablations = json.loads((RESULTS / "ablations.json").read_text())
     for name in sys.argv[1:] or [*baselines, *CONTRASTIVE]:

@@ -9,7 +9,7 @@ It reads SPLIT_DIR/{train,valid,test}.tsv (e.g. a copy of ../shared/benchmarks/m
     CFGS=benchmarks/results/torch_sweep_round2_configs.json python benchmarks/torch_sweep.py SPLIT_DIR 0 14 out.json   # round 2
 Round 1 ran on an H100, round 2 on an H200 (16 CPU processes sharing the GPU); results in benchmarks/results/torch_sweep_*.json.
 """
-import itertools, json, math, os, random, sys, time
+import json, os, random, sys, time
 import numpy as np, pandas as pd, torch, torch.nn as nn, torch.nn.functional as F
 
 DEV = "cuda" if torch.cuda.is_available() else "cpu"

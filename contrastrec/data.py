@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import re
 import shutil
@@ -26,13 +25,15 @@ import pandas as pd
 import scipy.sparse as sp
 
 # %% auto #0
-__all__ = ['ML100K_URL', 'ML100K_FILES', 'ML100K_COUNTS', 'FEATURE_SPECS', 'MOVIELENS_USER_FEATURES', 'MOVIELENS_ITEM_FEATURES',
-           'DataUnavailableError', 'default_cache_dir', 'download_file', 'extract_ml100k_zip', 'find_ml100k', 'RecData',
-           'load_movielens_100k', 'read_table', 'from_frames', 'to_implicit', 'k_core', 'Split', 'split_random',
-           'split_leave_last', 'split_global_time', 'load_split', 'Vocabulary', 'tokenize', 'CategoricalSpec',
-           'NumericSpec', 'BucketSpec', 'MultiHotSpec', 'spec_to_config', 'spec_from_config', 'fit_spec',
-           'EncodedDataset', 'encode', 'history_table', 'feature_tables', 'pair_dataset', 'user_dataset',
-           'item_frequencies', 'sample_items', 'sampling_distribution']
+__all__ = ['ML100K_URL', 'ML100K_FILES', 'ML100K_COUNTS', 'SPLIT_MODES', 'SPLIT_PARTS', 'BENCHMARK_SPLITS', 'FEATURE_SPECS',
+           'MOVIELENS_USER_FEATURES', 'MOVIELENS_ITEM_FEATURES', 'DataUnavailableError', 'default_cache_dir',
+           'download_file', 'extract_ml100k_zip', 'find_ml100k', 'RecData', 'load_movielens_100k', 'read_table',
+           'from_frames', 'to_implicit', 'k_core', 'Split', 'split_random', 'split_leave_last', 'split_global_time',
+           'split_interactions', 'split_file', 'load_split', 'save_split', 'make_ml100k_v1', 'check_benchmark_folder',
+           'load_benchmark_split', 'Vocabulary', 'tokenize', 'CategoricalSpec', 'NumericSpec', 'BucketSpec',
+           'MultiHotSpec', 'spec_to_config', 'spec_from_config', 'fit_spec', 'EncodedDataset', 'encode',
+           'history_table', 'feature_tables', 'pair_dataset', 'user_dataset', 'item_frequencies', 'sample_items',
+           'sampling_distribution']
 
 # %% ../nbs/01_data_prep.ipynb #871660fa
 ML100K_URL = "https://files.grouplens.org/datasets/movielens/ml-100k.zip"
@@ -213,8 +214,8 @@ def _dedupe(df: pd.DataFrame, duplicates: str, where: str) -> pd.DataFrame:
     if not dup.any(): return df
     n = int(df.duplicated(list(_ID_COLS)).sum())
     if duplicates == "error":
-        raise ValueError(f"{where}: {n} duplicate (user_id, item_id) pair(s). Pass duplicates='last' or "
-                         "duplicates='first' to keep one interaction per pair.")
+        raise ValueError(f"{where}: {n} duplicate (user_id, item_id) pair(s). Keep one row per pair with duplicates='first' "
+                         "or 'last' (on the command line: --duplicates first|last).")
     if duplicates not in ("first", "last"): raise ValueError(f"duplicates must be 'error', 'first' or 'last', not {duplicates!r}")
     if "timestamp" in df: df = df.sort_values("timestamp", kind="stable")
     warnings.warn(f"{where}: removed {n} duplicate (user_id, item_id) pair(s), keeping the {duplicates}.")
@@ -324,13 +325,99 @@ def split_global_time(interactions: pd.DataFrame, valid: float = 0.1, test: floa
     parts = (t <= t_valid, (t > t_valid) & (t <= t_test), t > t_test)
     return Split(*(interactions[m].reset_index(drop=True) for m in parts))
 
-def load_split(folder: str | Path) -> Split:
-    "Load `train.tsv`, `valid.tsv` and (if present) `test.tsv` from a split folder."
+# %% ../nbs/01_data_prep.ipynb #d79cb9ea
+SPLIT_MODES = ("random", "leave-last", "temporal")
+
+def split_interactions(interactions: pd.DataFrame, mode: str = "random", valid: float = 0.1, test: float = 0.1,
+                       last: int = 1, seed: int = 0) -> Split:
+    "Split by protocol name: 'random' (per user, fractions), 'leave-last' (per user, the last `last`), 'temporal' (global time)."
+    if mode == "random": return split_random(interactions, valid, test, seed)
+    if mode == "leave-last": return split_leave_last(interactions, last)
+    if mode == "temporal": return split_global_time(interactions, valid, test)
+    raise ValueError(f"split mode must be one of {SPLIT_MODES}, not {mode!r}.")
+
+# %% ../nbs/01_data_prep.ipynb #3d326f78
+SPLIT_PARTS = ("train", "valid", "test")
+
+def split_file(folder: Path, part: str) -> Path | None:
+    "The file of `part` in a split folder, `<part>.tsv` or `<part>.csv` (None if neither exists)."
+    found = [p for p in (folder / f"{part}.tsv", folder / f"{part}.csv") if p.is_file()]
+    if len(found) > 1: raise ValueError(f"{folder} holds both {part}.tsv and {part}.csv; keep one of them.")
+    return found[0] if found else None
+
+# %% ../nbs/01_data_prep.ipynb #d0052f3c
+def load_split(folder: str | Path,  # split folder: train and valid files, optionally test (.tsv or .csv)
+               duplicates: str = "error"  # repeated (user, item) pairs: 'error', or keep the 'first' / 'last'
+               ) -> Split:
+    "Load the parts of a split folder, each validated by `from_frames`."
     folder = Path(folder)
-    if not (folder / "train.tsv").is_file() or not (folder / "valid.tsv").is_file():
-        raise ValueError(f"{folder} must hold train.tsv and valid.tsv (tab-separated, with a user_id/item_id header).")
-    read = lambda name: from_frames(folder / name).interactions
-    return Split(read("train.tsv"), read("valid.tsv"), read("test.tsv") if (folder / "test.tsv").is_file() else None)
+    files = {part: split_file(folder, part) for part in SPLIT_PARTS}
+    if files["train"] is None or files["valid"] is None:
+        raise ValueError(f"{folder} must hold a train and a valid file (train.tsv and valid.tsv, or .csv) "
+                         "with a user_id, item_id header; write one with save_split or `contrastrec split`.")
+    return Split(*(from_frames(f, duplicates=duplicates).interactions if f else None for f in files.values()))
+
+# %% ../nbs/01_data_prep.ipynb #eb44a2d6
+def save_split(split: Split, folder: str | Path) -> Path:
+    "Write each part of `split` to `folder/<part>.tsv`; the folder appears complete or not at all, and must not exist yet."
+    folder = Path(folder)
+    if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
+        raise ValueError(f"{folder} already exists; choose a new folder for the split or delete it.")
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    try:
+        for part, frame in split.parts().items(): frame.to_csv(tmp / f"{part}.tsv", sep="\t", index=False)
+        os.replace(tmp, folder)
+    finally: shutil.rmtree(tmp, ignore_errors=True)
+    return folder
+
+# %% ../nbs/01_data_prep.ipynb #e3f2965b
+def make_ml100k_v1(interactions: pd.DataFrame) -> Split:
+    "The `ml100k-v1` recipe on MovieLens-100K's `u.data` rows in file order (integer ratings, as published)."
+    rng = np.random.default_rng(2026)
+    parts = ([], [], [])
+    for _, rows in interactions.astype({"rating": "int64"}).groupby("user_id", sort=True):
+        n = len(rows)
+        shuffled, n_train, n_valid = rows.iloc[rng.permutation(n)], round(0.8 * n), round(0.1 * n)
+        for part, chunk in zip(parts, (shuffled[:n_train], shuffled[n_train:n_train + n_valid], shuffled[n_train + n_valid:])):
+            part.append(chunk)
+    return Split(*(pd.concat(p).sort_values(["user_id", "item_id"]).reset_index(drop=True) for p in parts))
+
+# %% ../nbs/01_data_prep.ipynb #9b6ad4ce
+BENCHMARK_SPLITS = {
+    "ml100k-v1": (make_ml100k_v1, {"train": "837b2a75d650e388720ff73982f0a09b59d788f51e50bc346302993121721a53",
+                                   "valid": "a2be2542be2690821bc92cc1d610ea4eb15d3dcdefe42eb6827b39fe4e9a3da4",
+                                   "test": "7939e88dc4f73092e7e224ae6eb0976e7edc0a7a2091301876d9645b72123bce"}),
+}
+
+def check_benchmark_folder(folder: Path, name: str) -> None:
+    "Raise `DataUnavailableError` unless `folder` holds the files of benchmark `name` with their published SHA-256."
+    for part, digest in BENCHMARK_SPLITS[name][1].items():
+        path = folder / f"{part}.tsv"
+        if not path.is_file(): raise DataUnavailableError(f"{path} is missing: {folder} is not a complete {name} split.")
+        if hashlib.sha256(path.read_bytes()).hexdigest() != digest:
+            raise DataUnavailableError(f"{path} is not the published {name} file (its SHA-256 differs); delete {folder} "
+                                       "and call load_benchmark_split again to rebuild it from MovieLens-100K.")
+
+# %% ../nbs/01_data_prep.ipynb #69a7bbe0
+def load_benchmark_split(name: str = "ml100k-v1",  # a key of `BENCHMARK_SPLITS`
+                         folder: str | Path | None = None,  # a folder holding the split's files (default: see below)
+                         cache_dir: str | Path | None = None,  # cache folder (default: `default_cache_dir()`)
+                         movielens: str | Path | None = None  # MovieLens-100K folder or zip for a rebuild (default: `find_ml100k`)
+                         ) -> Split:
+    "A published benchmark split, verified by SHA-256: from `folder`, `$CONTRASTREC_BENCHMARKS/<name>`, or the cache (rebuilt there if needed)."
+    if name not in BENCHMARK_SPLITS: raise ValueError(f"unknown benchmark split {name!r}; known: {sorted(BENCHMARK_SPLITS)}.")
+    if folder is None and os.environ.get("CONTRASTREC_BENCHMARKS"): folder = Path(os.environ["CONTRASTREC_BENCHMARKS"]) / name
+    if folder is not None:
+        check_benchmark_folder(Path(folder).expanduser(), name)
+        return load_split(Path(folder).expanduser())
+    cache = (Path(cache_dir).expanduser() if cache_dir else default_cache_dir()) / "benchmarks" / name
+    try: check_benchmark_folder(cache, name)
+    except DataUnavailableError:
+        shutil.rmtree(cache, ignore_errors=True)
+        save_split(BENCHMARK_SPLITS[name][0](load_movielens_100k(movielens, cache_dir).interactions), cache)
+        check_benchmark_folder(cache, name)
+    return load_split(cache)
 
 # %% ../nbs/01_data_prep.ipynb #3a62a251
 class Vocabulary:

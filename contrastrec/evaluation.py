@@ -211,10 +211,10 @@ def cosine_item_similarity(x: sp.csr_matrix) -> np.ndarray:
     return sim
 
 def keep_top_neighbours(sim: np.ndarray, k: int) -> np.ndarray:
-    "Weights `W` with `W[i, j] = sim[i, j]` if `i` is one of the `k` most similar items of `j`, else 0."
+    "Weights `W` with `W[i, j] = sim[i, j]` if `i` is one of the `k` most similar items of `j` (ties: lower `i` first), else 0."
     if k >= sim.shape[0]: return sim.copy()
     weights = sim.copy()
-    others = np.argpartition(-sim, k, axis=0)[k:]  # per column j: everything but its k nearest
+    others = np.argsort(-sim, axis=0, kind="stable")[k:]  # per column j: everything but its k nearest
     np.put_along_axis(weights, others, 0.0, axis=0)
     return weights
 

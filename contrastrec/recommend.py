@@ -7,20 +7,25 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
+import shutil
+import tempfile
+import zipfile
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import keras
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
+from fastcore.basics import patch
 from keras import ops
 
 from .data import EncodedDataset, Vocabulary, spec_from_config, spec_to_config
 from .training import ContrastiveRecommender, TrainConfig, fit, ranking_metrics, top_k_items, user_inputs
 
 # %% auto #0
-__all__ = ['ExactIndex', 'FaissIndex', 'make_index', 'Recommender']
+__all__ = ['MODEL_FILES', 'ExactIndex', 'FaissIndex', 'make_index', 'Recommender']
 
 # %% ../nbs/05_recommendation.ipynb #3e3b459a
 def _row_members(matrix: sp.csr_matrix, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
@@ -130,11 +135,6 @@ def _known_matrix(data: EncodedDataset, parts: Sequence[str]) -> sp.csr_matrix:
     m.eliminate_zeros()
     return m
 
-_FILES = ("model.keras", "vocabularies.json", "feature_specs.json", "features.npz", "interactions.npz", "config.json",
-          "recommender.json")
-
-def _write_json(path: Path, obj) -> None: path.write_text(json.dumps(obj, indent=1))
-
 def _without_optimizer(model: keras.Model) -> keras.Model:
     "A copy of `model` with the same weights and no optimiser state: a third of the file a compiled model saves."
     copy = type(model).from_config(model.get_config())
@@ -173,9 +173,9 @@ class Recommender:
         self.index = make_index(self.item_vectors, index, **index_options)
 
     @classmethod
-    def fit(cls, data: EncodedDataset, config: TrainConfig = TrainConfig(), index: str = "exact", verbose: int = 0,
+    def fit(cls, data: EncodedDataset, config: TrainConfig = TrainConfig(), index: str = "exact", verbose: int = 1,
             callbacks: Sequence[keras.callbacks.Callback] = ()) -> Recommender:
-        "Train a model on `data` with `config` (early stopping on valid) and wrap it; the Keras history is kept as `.history`."
+        "Train a model on `data` with `config` (early stopping on valid) and wrap it; one line per epoch unless `verbose=0`; the Keras history is kept as `.history`."
         model, history = fit(data, config, callbacks=callbacks, verbose=verbose)
         rec = cls(model, data, config, index=index)
         rec.history = history
@@ -271,38 +271,95 @@ class Recommender:
         if not len(pairs): raise ValueError("no test interaction belongs to a user known to the model.")
         return pairs
 
-    def save(self, folder: str | Path) -> Path:
-        "Write the recommender into `folder` (created if needed; its files are overwritten)."
-        folder, d = Path(folder), self.data
-        folder.mkdir(parents=True, exist_ok=True)
-        _without_optimizer(self.model).save(folder / "model.keras")
-        _write_json(folder / "vocabularies.json", {"users": d.user_vocab.get_config()["ids"], "items": d.item_vocab.get_config()["ids"]})
-        _write_json(folder / "feature_specs.json", {"user": [spec_to_config(s) for s in d.user_specs],
-                                                    "item": [spec_to_config(s) for s in d.item_specs]})
-        np.savez(folder / "features.npz", **{f"user/{k}": v for k, v in d.user_features.items()},
-                 **{f"item/{k}": v for k, v in d.item_features.items()})
-        np.savez(folder / "interactions.npz", **{p: getattr(d, p) for p in ("train", "valid") if getattr(d, p) is not None})
-        _write_json(folder / "config.json", self.config.to_dict())
-        _write_json(folder / "recommender.json", {"known_parts": list(self.known_parts), "index": self.index_kind,
-                                                  "index_options": self.index_options})
-        return folder
+# %% ../nbs/05_recommendation.ipynb #6d6445ea
+MODEL_FILES = ("model.keras", "vocabularies.json", "feature_specs.json", "features.npz", "interactions.npz", "config.json",
+               "recommender.json")
 
-    @classmethod
-    def load(cls, folder: str | Path, index: str | None = None, **index_options) -> Recommender:
-        "Load a recommender written by `save`; `index` (with its options) overrides the saved index choice."
-        folder = Path(folder)
-        if not folder.is_dir(): raise ValueError(f"{folder} is not a folder; save a recommender there with Recommender.save(folder).")
-        if missing := [f for f in _FILES if not (folder / f).is_file()]:
-            raise ValueError(f"{folder} is not a saved recommender: missing {missing}. Save one with Recommender.save(folder).")
-        read = lambda name: json.loads((folder / name).read_text())
-        vocab, specs, settings = read("vocabularies.json"), read("feature_specs.json"), read("recommender.json")
-        with np.load(folder / "features.npz") as f: features = {k: f[k] for k in f.files}
-        with np.load(folder / "interactions.npz") as f: parts = {k: f[k] for k in f.files}
-        side = lambda s: {k.split("/", 1)[1]: v for k, v in features.items() if k.startswith(f"{s}/")}
-        data = EncodedDataset(Vocabulary(vocab["users"]), Vocabulary(vocab["items"]), parts["train"], parts.get("valid"), None,
-                              [spec_from_config(s) for s in specs["user"]], [spec_from_config(s) for s in specs["item"]],
-                              side("user"), side("item"))
-        model = keras.saving.load_model(str(folder / "model.keras"), compile=False)
-        options = index_options if index is not None else settings["index_options"]
-        return cls(model, data, TrainConfig.from_dict(read("config.json")), settings["known_parts"],
-                   index or settings["index"], **options)
+def _write_json(path: Path, obj) -> None: path.write_text(json.dumps(obj, indent=1))
+
+@patch
+def write_files(self: Recommender, folder: Path) -> None:
+    "Write the files of `MODEL_FILES` into the existing folder `folder`."
+    d = self.data
+    _without_optimizer(self.model).save(folder / "model.keras")
+    _write_json(folder / "vocabularies.json", {"users": d.user_vocab.get_config()["ids"], "items": d.item_vocab.get_config()["ids"]})
+    _write_json(folder / "feature_specs.json", {"user": [spec_to_config(s) for s in d.user_specs],
+                                                "item": [spec_to_config(s) for s in d.item_specs]})
+    np.savez(folder / "features.npz", **{f"user/{k}": v for k, v in d.user_features.items()},
+             **{f"item/{k}": v for k, v in d.item_features.items()})
+    np.savez(folder / "interactions.npz", **{p: getattr(d, p) for p in ("train", "valid") if getattr(d, p) is not None})
+    _write_json(folder / "config.json", self.config.to_dict())
+    _write_json(folder / "recommender.json", {"known_parts": list(self.known_parts), "index": self.index_kind,
+                                              "index_options": self.index_options})
+
+# %% ../nbs/05_recommendation.ipynb #9c2ebe2d
+def _replace_folder(new: Path, folder: Path) -> None:
+    "Put the complete folder `new` in the place of `folder` (which may exist) by renames."
+    if not folder.exists(): return os.replace(new, folder)
+    old = folder.with_name(f".{folder.name}.old-{new.name.rsplit('-', 1)[-1]}")
+    os.replace(folder, old)
+    os.replace(new, folder)
+    shutil.rmtree(old)
+
+@patch
+def save(self: Recommender, folder: str | Path) -> Path:
+    "Write the recommender into `folder` (new, empty, or an earlier save, which it replaces); an interrupted save changes nothing."
+    folder = Path(folder).expanduser()
+    if folder.exists() and not (folder / "recommender.json").is_file() and (not folder.is_dir() or any(folder.iterdir())):
+        raise ValueError(f"{folder} exists and is not a saved recommender; save into a new folder (a save replaces the folder).")
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.saving-", dir=folder.parent))
+    try:
+        self.write_files(tmp)
+        _replace_folder(tmp, folder)
+    finally: shutil.rmtree(tmp, ignore_errors=True)
+    return folder
+
+# %% ../nbs/05_recommendation.ipynb #59338a6e
+def _read_model_file(folder: Path, name: str, read: Callable[[Path], Any]) -> Any:
+    "`read(folder / name)`, any failure turned into a one-line `ValueError` naming the file."
+    path = folder / name
+    if not path.is_file(): raise ValueError(f"{path} is missing; the folder is not a complete saved recommender: save it again.")
+    try: return read(path)
+    except Exception as e:
+        reason = " ".join(f"{type(e).__name__}: {e}".split())[:160]
+        raise ValueError(f"{path} is damaged ({reason}); save the recommender again or restore the folder from a copy.") from e
+
+def _read_npz(path: Path) -> dict[str, np.ndarray]:
+    with np.load(path) as f: return {k: f[k] for k in f.files}
+
+def _read_keras(path: Path) -> keras.Model:
+    with zipfile.ZipFile(path) as z:
+        if (bad := z.testzip()) is not None: raise zipfile.BadZipFile(f"bad CRC in {bad}")
+    return keras.saving.load_model(str(path), compile=False)
+
+# %% ../nbs/05_recommendation.ipynb #9c874364
+def _check_sizes(folder: Path, model: keras.Model, data: EncodedDataset) -> None:
+    "The model and the data files must come from the same save."
+    config = model.get_config()
+    if (config["n_users"], config["n_items"]) != (data.n_users, data.n_items):
+        raise ValueError(f"{folder}: model.keras is sized for {config['n_users'] - 1} users and {config['n_items'] - 1} items "
+                         f"but vocabularies.json lists {data.n_users - 1} and {data.n_items - 1}; the folder mixes two saves: save it again.")
+
+@patch(cls_method=True)
+def load(cls: Recommender, folder: str | Path, index: str | None = None, **index_options) -> Recommender:
+    "Load a recommender written by `save`; `index` (with its options) overrides the saved index choice."
+    folder = Path(folder).expanduser()
+    if not folder.is_dir():
+        aside = sorted(folder.parent.glob(f".{folder.name}.old-*"))
+        hint = f" An interrupted save left the previous model at {aside[-1]}: rename it back." if aside else ""
+        raise ValueError(f"{folder} is not a folder; save a recommender there with Recommender.save(folder).{hint}")
+    if not any((folder / name).exists() for name in MODEL_FILES):
+        raise ValueError(f"{folder} holds no saved recommender (none of {', '.join(MODEL_FILES)}); save one there with Recommender.save(folder).")
+    read = lambda name, how=lambda p: json.loads(p.read_text()): _read_model_file(folder, name, how)
+    vocab, specs, settings = read("vocabularies.json"), read("feature_specs.json"), read("recommender.json")
+    config = read("config.json", lambda p: TrainConfig.from_dict(json.loads(p.read_text())))
+    features, parts = read("features.npz", _read_npz), read("interactions.npz", _read_npz)
+    side = lambda s: {k.split("/", 1)[1]: v for k, v in features.items() if k.startswith(f"{s}/")}
+    data = EncodedDataset(Vocabulary(vocab["users"]), Vocabulary(vocab["items"]), parts["train"], parts.get("valid"), None,
+                          [spec_from_config(s) for s in specs["user"]], [spec_from_config(s) for s in specs["item"]],
+                          side("user"), side("item"))
+    model = read("model.keras", _read_keras)
+    _check_sizes(folder, model, data)
+    options = index_options if index is not None else settings["index_options"]
+    return cls(model, data, config, settings["known_parts"], index or settings["index"], **options)

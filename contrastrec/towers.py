@@ -9,7 +9,6 @@ from typing import Sequence
 
 import keras
 import numpy as np
-import pandas as pd
 import scipy.sparse as sp
 import tensorflow as tf
 from keras import ops

@@ -6,7 +6,9 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field, fields
+import sys
+import time
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -23,7 +25,7 @@ from .losses import full_softmax_loss, in_batch_softmax_loss, info_nce_views, mi
 # %% auto #0
 __all__ = ['relevance_matrix', 'top_k_items', 'hit_matrix', 'recall_at_k', 'ndcg_at_k', 'ranking_metrics', 'TrainConfig',
            'ContrastiveRecommender', 'user_inputs', 'score_function', 'validation_metrics', 'RankingValidation',
-           'EpochSeeding', 'training_dataset', 'fit']
+           'format_duration', 'EpochProgress', 'EpochSeeding', 'training_dataset', 'fit']
 
 # %% ../nbs/04_training.ipynb #66278cfc
 def relevance_matrix(pairs: np.ndarray, n_users: int, n_items: int) -> sp.csr_matrix:
@@ -75,6 +77,13 @@ def ranking_metrics(score_fn: Callable[[np.ndarray], np.ndarray], heldout: np.nd
     return out
 
 # %% ../nbs/04_training.ipynb #39b58062
+def _same_kind(value, default) -> bool:
+    "Does a JSON value have the kind of a field's default? An int is a valid float; a bool is not a number."
+    if isinstance(default, bool) or isinstance(value, bool): return isinstance(value, bool) and isinstance(default, bool)
+    if isinstance(default, float): return isinstance(value, (int, float))
+    if isinstance(default, tuple): return isinstance(value, (list, tuple))
+    return isinstance(value, type(default))
+
 @dataclass
 class TrainConfig:
     "Everything that defines a training run; `to_dict`/`from_dict` round-trip it through JSON."
@@ -120,8 +129,11 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> TrainConfig:
-        "A config from a dict; unknown keys are an error that names them."
-        if unknown := set(d) - {f.name for f in fields(cls)}: raise ValueError(f"unknown TrainConfig keys {sorted(unknown)}.")
+        "A config from a dict (e.g. read from JSON); unknown keys and values of the wrong type are errors that name them."
+        known = {f.name: f.default for f in fields(cls)}
+        if unknown := set(d) - set(known): raise ValueError(f"unknown TrainConfig keys {sorted(unknown)}.")
+        if wrong := [k for k, v in d.items() if not _same_kind(v, known[k])]:
+            raise ValueError("TrainConfig " + "; ".join(f"{k} must be {type(known[k]).__name__}, not {d[k]!r}" for k in wrong) + ".")
         return cls(**d)
 
 # %% ../nbs/04_training.ipynb #655344b0
@@ -275,6 +287,40 @@ class RankingValidation(keras.callbacks.Callback):
     def on_train_end(self, logs=None):
         if self.best_weights is not None: self.model.set_weights(self.best_weights)
 
+# %% ../nbs/04_training.ipynb #f08a0da8
+def format_duration(seconds: float) -> str:
+    "A short human duration: '42 s', '3 min 05 s', '2 h 07 min'."
+    s = int(round(seconds))
+    if s < 60: return f"{s} s"
+    if s < 3600: return f"{s // 60} min {s % 60:02d} s"
+    return f"{s // 3600} h {s % 3600 // 60:02d} min"
+
+# %% ../nbs/04_training.ipynb #08c77150
+class EpochProgress(keras.callbacks.Callback):
+    "Prints one line per epoch: loss, validation metrics, time spent, and the range of time left."
+    def __init__(self,
+                 epochs: int,  # the run's maximum number of epochs
+                 patience: int | None = None,  # early-stopping patience (None: the run goes to `epochs`)
+                 monitor: str = "val_ndcg@20",  # the log entry early stopping watches
+                 file=None,  # where to print (default: standard output)
+                 clock: Callable[[], float] = time.perf_counter):  # seconds, for tests
+        super().__init__()
+        self.epochs, self.patience, self.monitor, self.file, self.clock = epochs, patience, monitor, file, clock
+
+    def on_train_begin(self, logs=None):
+        self.start, self.done, self.best, self.best_epoch = self.clock(), 0, -np.inf, 0
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs, self.done = logs or {}, self.done + 1
+        if logs.get(self.monitor, -np.inf) > self.best: self.best, self.best_epoch = logs[self.monitor], epoch
+        elapsed = self.clock() - self.start
+        left = lambda last: format_duration(elapsed / self.done * (last - epoch - 1))
+        soonest = self.epochs if self.patience is None else min(self.epochs, self.best_epoch + self.patience + 1)
+        valid = "  ".join(f"{k[4:]} {v:.4f}" for k, v in logs.items() if k.startswith("val_"))
+        print(f"epoch {epoch + 1:3d}/{self.epochs}  loss {logs.get('loss', np.nan):.4f}  " + (f"valid {valid}  " if valid else "")
+              + f"{format_duration(elapsed)}, " + (f"{left(soonest)} to " if soonest < self.epochs else "") + f"{left(self.epochs)} left",
+              file=self.file or sys.stdout, flush=True)
+
 # %% ../nbs/04_training.ipynb #bb1cd082
 class EpochSeeding(keras.callbacks.Callback):
     "Keys the input shuffle and every random draw of the model on the epoch number, so a resumed run replays the same epochs."
@@ -305,8 +351,8 @@ def _optimizer(config: TrainConfig, steps_per_epoch: int) -> keras.optimizers.Op
 def fit(data: EncodedDataset, config: TrainConfig = TrainConfig(),
         evaluate: Callable[[keras.Model], dict[str, float]] | None = None,
         checkpoint_dir: str | Path | None = None, callbacks: Sequence[keras.callbacks.Callback] = (),
-        verbose: int = 0) -> tuple[ContrastiveRecommender, keras.callbacks.History]:
-    "Train on `data.train`, early-stopped on `data.valid`; returns the best model and its history (no valid part: all `config.epochs`, last weights)."
+        verbose: int = 1) -> tuple[ContrastiveRecommender, keras.callbacks.History]:
+    "Train on `data.train`, early-stopped on `data.valid`; returns the best model and its history (no valid part: all `config.epochs`, last weights). `verbose=1` prints one line per epoch, 0 nothing."
     keras.utils.set_random_seed(config.seed)
     epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
     ds = training_dataset(data, config, epoch)
@@ -316,8 +362,10 @@ def fit(data: EncodedDataset, config: TrainConfig = TrainConfig(),
         model.compile(optimizer=_optimizer(config, steps), jit_compile=config.jit_compile)
     cbs = [EpochSeeding(epoch)]
     if checkpoint_dir: cbs.append(keras.callbacks.BackupAndRestore(str(Path(checkpoint_dir) / "backup"), delete_checkpoint=False))
-    if data.valid is not None or evaluate is not None:
+    validates = data.valid is not None or evaluate is not None
+    if validates:
         cbs.append(RankingValidation(evaluate or validation_metrics(data), config.monitor, config.patience,
                                      Path(checkpoint_dir) / "validation" if checkpoint_dir else None))
-    history = model.fit(ds, epochs=config.epochs, callbacks=[*cbs, *callbacks], verbose=verbose, shuffle=False)
+    if verbose: cbs.append(EpochProgress(config.epochs, config.patience if validates else None, f"val_{config.monitor}"))
+    history = model.fit(ds, epochs=config.epochs, callbacks=[*cbs, *callbacks], verbose=0, shuffle=False)
     return model, history

@@ -11,6 +11,7 @@ import pytest
 
 from contrastrec.cli import main
 from contrastrec.data import load_movielens_100k, split_random
+from contrastrec.training import TrainConfig
 
 SCRIPT = Path(sys.executable).parent / "contrastrec"
 QUICK = {"dim": 32, "epochs": 3, "patience": 3}
@@ -167,3 +168,108 @@ def test_train_with_refit_saves_a_model_of_train_plus_valid(work, capsys, tmp_pa
         assert saved.files == ["train"] and len(saved["train"]) == len(split.train) + len(split.valid)
     assert main(["recommend", "--model", str(out), "--k", "5", "--out", str(tmp_path / "recs.tsv")]) == 0
     check_recs(tmp_path / "recs.tsv", split, 5)
+
+
+def test_help_and_version_never_import_tensorflow():
+    "`--help` and `--version` answer from the standard library alone (chapter 7 times the installed script)."
+    probe = ("import sys\nfrom contrastrec.cli import main\nfor argv in (['--version'], ['--help'], ['train', '--help']):\n"
+             "    assert main(argv) == 0\nassert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, sorted(sys.modules)")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "contrastrec 0.1.0" in done.stdout and "`contrastrec config` lists every field" in " ".join(done.stdout.split())
+
+
+def test_commands_print_no_tensorflow_start_up_lines(work, model, tmp_path):
+    "With no TF_CPP_MIN_LOG_LEVEL in the environment, a command that loads TensorFlow keeps stderr empty."
+    root, _ = work
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    done = subprocess.run([str(SCRIPT), "recommend", "--model", str(model), "--k", "3", "--users", "1", "--out", str(tmp_path / "r.tsv")],
+                          capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0 and done.stderr == "", done.stderr
+    assert pd.read_csv(tmp_path / "r.tsv", sep="\t").user_id.tolist() == [1, 1, 1]
+
+
+@pytest.fixture(scope="module")
+def log_file(work, tmp_path_factory):
+    "The 150 users' interactions as one CSV log, with one (user, item) pair repeated at a later time."
+    _, split = work
+    logs = pd.concat(split.parts().values()).sort_values(["user_id", "timestamp"]).reset_index(drop=True)
+    path = tmp_path_factory.mktemp("log") / "logs.csv"
+    logs.to_csv(path, index=False)
+    repeated = pd.concat([logs, logs.iloc[[0]].assign(rating=1.0, timestamp=logs.timestamp.max() + 1)])
+    repeated.to_csv(path.with_name("repeated.csv"), index=False)
+    return path, logs
+
+
+@pytest.mark.parametrize("mode, extra", [("random", ["--valid", "0.2", "--test", "0.1", "--seed", "3"]),
+                                         ("leave-last", ["--last", "2"]), ("temporal", [])])
+def test_split_writes_every_protocol(log_file, tmp_path, capsys, mode, extra):
+    path, logs = log_file
+    assert main(["split", "--interactions", str(path), "--split-mode", mode, *extra, "--out", str(tmp_path / "s")]) == 0
+    assert "wrote train" in capsys.readouterr().out
+    parts = {p: pd.read_csv(tmp_path / "s" / f"{p}.tsv", sep="\t") for p in ("train", "valid", "test")}
+    assert sum(map(len, parts.values())) == len(logs)
+    if mode == "leave-last":
+        assert parts["test"].groupby("user_id").size().eq(2).all()
+        last = logs.groupby("user_id").timestamp.max()
+        assert (parts["test"].groupby("user_id").timestamp.max() == last.loc[parts["test"].user_id.unique()]).all()
+    if mode == "temporal": assert parts["train"].timestamp.max() <= parts["test"].timestamp.min()
+    if mode == "random": assert len(parts["valid"]) > len(parts["test"])
+
+
+def test_split_refuses_an_existing_folder_and_repeated_pairs(log_file, tmp_path, capsys):
+    path, _ = log_file
+    (tmp_path / "taken").mkdir()
+    (tmp_path / "taken" / "x").write_text("")
+    assert "already exists" in errors(capsys, ["split", "--interactions", str(path), "--out", str(tmp_path / "taken")])
+    err = errors(capsys, ["split", "--interactions", str(path.with_name("repeated.csv")), "--out", str(tmp_path / "s")])
+    assert "1 duplicate (user_id, item_id) pair" in err and "--duplicates" in err
+    assert not (tmp_path / "s").exists()
+    assert main(["split", "--interactions", str(path.with_name("repeated.csv")), "--duplicates", "last", "--split-mode", "leave-last",
+                 "--out", str(tmp_path / "s")]) == 0
+    assert "note: " in capsys.readouterr().err
+    first = pd.read_csv(path).iloc[0]
+    test = pd.read_csv(tmp_path / "s" / "test.tsv", sep="\t")
+    kept = test[(test.user_id == first.user_id) & (test.item_id == first.item_id)]
+    assert len(kept) == 1 and kept.rating.item() == 1.0  # the later row was kept, and is that user's last
+
+
+def test_train_from_one_log_keeps_its_split(log_file, tmp_path, capsys):
+    path, logs = log_file
+    out = tmp_path / "m"
+    assert main(["train", "--interactions", str(path), "--split-mode", "leave-last", "--config", json.dumps(QUICK), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert f"evaluate with --test {out / 'split' / 'test.tsv'}" in printed and "epoch   3/3" in printed
+    test = pd.read_csv(out / "split" / "test.tsv", sep="\t")
+    assert len(test) == logs.user_id.nunique()
+    assert main(["evaluate", "--model", str(out), "--test", str(out / "split" / "test.tsv")]) == 0
+    check_metrics(capsys.readouterr().out, (10, 20, 50))
+
+
+def test_config_inline_json_and_the_list_of_fields(work, capsys, tmp_path):
+    root, _ = work
+    assert "'tau'" in errors(capsys, ["train", "--split", str(root / "split"), "--config", '{"tau": 0.1}', "--out", str(tmp_path / "m")])
+    assert "epochs must be int" in errors(capsys, ["train", "--split", str(root / "split"), "--config", '{"epochs": "3"}',
+                                                   "--out", str(tmp_path / "m")])
+    assert "not valid JSON" in errors(capsys, ["train", "--split", str(root / "split"), "--config", "{epochs: 3}", "--out", str(tmp_path / "m")])
+    assert main(["config"]) == 0
+    listed = capsys.readouterr().out.splitlines()
+    assert [line.split(" = ")[0] for line in listed] == list(TrainConfig.__dataclass_fields__)
+    assert main(["config", "--json"]) == 0
+    assert TrainConfig.from_dict(json.loads(capsys.readouterr().out)) == TrainConfig()
+
+
+def test_recommend_for_chosen_users_and_a_note_when_k_is_too_large(work, model, capsys, tmp_path):
+    root, split = work
+    (tmp_path / "users.txt").write_text("3\n1\n\n")
+    assert main(["recommend", "--model", str(model), "--users-file", str(tmp_path / "users.txt"), "--k", "4", "--out", str(tmp_path / "r.tsv")]) == 0
+    recs = pd.read_csv(tmp_path / "r.tsv", sep="\t")
+    assert recs.user_id.tolist() == [3] * 4 + [1] * 4
+    capsys.readouterr()
+    n_items = split.train.item_id.nunique()
+    assert main(["recommend", "--model", str(model), "--users", "1", "2", "--k", str(n_items + 5), "--out", str(tmp_path / "r.tsv")]) == 0
+    assert f"note: 2 of 2 users have fewer than {n_items + 5} unseen items" in capsys.readouterr().err
+    assert "unknown user id" in errors(capsys, ["recommend", "--model", str(model), "--users", "99999", "--out", str(tmp_path / "r.tsv")])
+    assert "ids are integers" in errors(capsys, ["recommend", "--model", str(model), "--users", "ann", "--out", str(tmp_path / "r.tsv")])
+    assert "not allowed with" in errors(capsys, ["recommend", "--model", str(model), "--users", "1", "--users-file", "f",
+                                                 "--out", str(tmp_path / "r.tsv")])

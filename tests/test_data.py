@@ -1,7 +1,5 @@
 "Own data, implicit feedback, k-cores, splits and train-only encoding: properties on small random tables."
 import json
-import os
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -9,12 +7,12 @@ import pandas as pd
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from contrastrec.data import (BucketSpec, CategoricalSpec, MultiHotSpec, NumericSpec, Split, Vocabulary, encode,
-                              fit_spec, from_frames, history_table, item_frequencies, k_core, load_split,
-                              pair_dataset, read_table, sampling_distribution, spec_from_config, spec_to_config,
+from contrastrec.data import (BucketSpec, CategoricalSpec, DataUnavailableError, MultiHotSpec, NumericSpec, Split, Vocabulary, encode,
+                              fit_spec, from_frames, history_table, item_frequencies, k_core, load_benchmark_split,
+                              load_split, pair_dataset, save_split, read_table, sampling_distribution, spec_from_config, spec_to_config,
                               split_global_time, split_leave_last, split_random, to_implicit)
 
-BENCH = Path(os.environ["CONTRASTREC_BENCHMARKS"]) / "ml100k-v1"
+SHARED_BENCHMARKS = Path(__file__).resolve().parents[2] / "shared" / "benchmarks"
 # Reproducible and quick: the same examples on every run, no example database written into the tree.
 settings.register_profile("contrastrec-data", max_examples=30, deadline=None, derandomize=True, database=None)
 settings.load_profile("contrastrec-data")
@@ -80,7 +78,7 @@ def test_read_table_missing_file_names_the_path(tmp_path):
     (pd.DataFrame({"user_id": [1, 2], "item_id": [1, 2], "rating": ["5", "five"]}), r"column rating has 1 non-numeric value.*'five'"),
     (pd.DataFrame({"user_id": [1, 2], "item_id": [1, 2], "timestamp": ["2020-01-01", "3"]}), r"column timestamp has 1 non-numeric.*'2020-01-01'"),
     (pd.DataFrame({"user_id": pd.Series([], dtype="int64"), "item_id": pd.Series([], dtype="int64")}), "has no interactions"),
-    (pd.DataFrame({"user_id": [1, 1, 2], "item_id": [5, 5, 5]}), r"1 duplicate \(user_id, item_id\) pair.*duplicates='last'"),
+    (pd.DataFrame({"user_id": [1, 1, 2], "item_id": [5, 5, 5]}), r"1 duplicate \(user_id, item_id\) pair.*duplicates='first' or 'last'"),
 ])
 def test_bad_interactions_raise_a_value_error_naming_the_problem(frame, match):
     with pytest.raises(ValueError, match=match):
@@ -256,16 +254,58 @@ def test_split_global_time_respects_the_cut_offs(df, valid, test):
     assert (split.test.timestamp > t_test).all()
 
 
-def test_load_split_reads_the_benchmark():
-    split = load_split(BENCH)
+def check_ml100k_v1(split):
     assert split.sizes() == {"train": 80_000, "valid": 9_988, "test": 10_012}
     assert list(split.train.columns) == ["user_id", "item_id", "rating", "timestamp"]
     assert all(p.user_id.nunique() == 943 for p in split.parts().values())
 
 
+def test_benchmark_split_rebuilt_into_an_empty_cache(tmp_path, monkeypatch):
+    "No benchmark folder anywhere: the split is rebuilt from MovieLens into the cache, checked against its SHA-256."
+    monkeypatch.delenv("CONTRASTREC_BENCHMARKS", raising=False)
+    split = load_benchmark_split("ml100k-v1", cache_dir=tmp_path)
+    check_ml100k_v1(split)
+    assert sorted(p.name for p in (tmp_path / "benchmarks" / "ml100k-v1").iterdir()) == ["test.tsv", "train.tsv", "valid.tsv"]
+    if SHARED_BENCHMARKS.is_dir():  # the published copy, where this machine has one
+        published = load_split(SHARED_BENCHMARKS / "ml100k-v1")
+        for part in ("train", "valid", "test"): pd.testing.assert_frame_equal(getattr(split, part), getattr(published, part))
+
+
+def test_damaged_cached_benchmark_is_rebuilt(tmp_path, monkeypatch):
+    monkeypatch.delenv("CONTRASTREC_BENCHMARKS", raising=False)
+    load_benchmark_split("ml100k-v1", cache_dir=tmp_path)
+    train = tmp_path / "benchmarks" / "ml100k-v1" / "train.tsv"
+    train.write_text(train.read_text()[:1000])
+    check_ml100k_v1(load_benchmark_split("ml100k-v1", cache_dir=tmp_path))
+    (tmp_path / "benchmarks" / "ml100k-v1" / "valid.tsv").unlink()
+    check_ml100k_v1(load_benchmark_split("ml100k-v1", cache_dir=tmp_path))
+
+
+def test_benchmark_folder_named_by_the_environment(tmp_path, monkeypatch):
+    "A folder the user names is checked, never silently replaced."
+    good = tmp_path / "bench"
+    save_split(load_benchmark_split("ml100k-v1", cache_dir=tmp_path / "cache"), good / "ml100k-v1")
+    monkeypatch.setenv("CONTRASTREC_BENCHMARKS", str(good))
+    with pytest.raises(DataUnavailableError, match="train.tsv is not the published ml100k-v1 file"):
+        load_benchmark_split("ml100k-v1")  # save_split writes float ratings ('5.0'): not the published bytes
+    monkeypatch.setenv("CONTRASTREC_BENCHMARKS", str(tmp_path / "cache" / "benchmarks"))
+    check_ml100k_v1(load_benchmark_split("ml100k-v1"))
+    monkeypatch.setenv("CONTRASTREC_BENCHMARKS", str(tmp_path / "nowhere"))
+    with pytest.raises(DataUnavailableError, match="nowhere/ml100k-v1/train.tsv is missing"):
+        load_benchmark_split("ml100k-v1")
+
+
 def test_load_split_without_train_is_a_clear_error(tmp_path):
     (tmp_path / "valid.tsv").write_text("user_id\titem_id\n1\t2\n")
-    with pytest.raises(ValueError, match="must hold train.tsv and valid.tsv"):
+    with pytest.raises(ValueError, match="must hold a train and a valid file"):
+        load_split(tmp_path)
+
+
+def test_split_folder_of_csv_files(tmp_path):
+    for name in ("train.csv", "valid.csv"): (tmp_path / name).write_text("user_id,item_id\n1,2\n1,3\n")
+    assert load_split(tmp_path).sizes() == {"train": 2, "valid": 2}
+    (tmp_path / "train.tsv").write_text("user_id\titem_id\n1\t2\n")
+    with pytest.raises(ValueError, match="both train.tsv and train.csv"):
         load_split(tmp_path)
 
 

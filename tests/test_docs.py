@@ -129,3 +129,31 @@ def test_screenshots(site):
         png = dc.screenshot(dc.SITE / dc.page_file(dc.PROC / name), shots / (Path(name).stem + ".png"))
         problems = dc.screenshot_problems(png)
         assert not problems, "; ".join(problems)
+
+
+def test_math_is_typeset_offline(site):
+    "The pages load Debian's MathJax and the landing page's and the loss chapter's TeX comes out typeset."
+    missing = [what for what, ok in (("chromium", dc.chromium()), ("libjs-mathjax", dc.LOCAL_MATHJAX.is_file())) if not ok]
+    if missing:
+        message = f"{' and '.join(missing)} not installed: apt-get install -y chromium libjs-mathjax (.ci/run installs them)"
+        if os.environ.get("CI"): pytest.fail(message)
+        pytest.skip(message + "; CI is unset, so the math check is skipped here")
+    for name in ("index.ipynb", "03_loss_derivation.ipynb"):
+        page = dc.SITE / dc.page_file(dc.PROC / name)
+        problems = dc.typeset_math_problems(dc.read_nb(dc.NBS / name), dc.rendered_dom(page))
+        assert not problems, f"{name}: " + "; ".join(problems)
+    page = dc.SITE / dc.page_file(dc.PROC / "index.ipynb")
+    without = page.with_name("without-mathjax.html")
+    without.write_text(page.read_text().replace(dc.LOCAL_MATHJAX.as_uri(), "file:///nowhere/MathJax.js"))
+    assert dc.typeset_math_problems(dc.read_nb(dc.NBS / "index.ipynb"), dc.rendered_dom(without)), "the check must notice raw TeX"
+
+
+def test_github_workflows_run_the_readme_command_and_publish_the_site():
+    "Where Quarto and a network exist (GitHub), the nbdev workflows test with the README's command and publish the site."
+    readme = (dc.ROOT / "README.md").read_text()
+    command = re.search(r"Run the whole test suite.*?```sh\n(.+?)\n```", readme, re.S)[1]
+    test = yaml.safe_load((dc.ROOT / ".github" / "workflows" / "test.yaml").read_text())
+    assert command in [step.get("run") for step in test["jobs"]["test"]["steps"]]
+    deploy = yaml.safe_load((dc.ROOT / ".github" / "workflows" / "deploy.yaml").read_text())
+    assert any(step.get("uses", "").startswith("fastai/workflows/quarto-ghp") for step in deploy["jobs"]["deploy"]["steps"])
+    assert deploy[True]["push"]["branches"] == ["main"]  # YAML 1.1 reads the key `on` as True

@@ -1,8 +1,10 @@
 "Serving: seen-item exclusion, exact vs approximate search, cold start, save/load round trips."
 import importlib.util
+import os
+import signal
+import subprocess
 import sys
 
-import keras
 import numpy as np
 import pandas as pd
 import pytest
@@ -11,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from contrastrec.data import encode, from_frames, split_random
-from contrastrec.recommend import ExactIndex, FaissIndex, Recommender, make_index
+from contrastrec.recommend import MODEL_FILES, ExactIndex, FaissIndex, Recommender, make_index
 from contrastrec.training import TrainConfig
 
 needs_faiss = pytest.mark.skipif(importlib.util.find_spec("faiss") is None,
@@ -138,7 +140,74 @@ def test_save_load_round_trip_gives_identical_scores(trained, tmp_path):
 def test_load_reports_a_missing_or_incomplete_folder(tmp_path):
     with pytest.raises(ValueError, match="not a folder"): Recommender.load(tmp_path / "nothing")
     (tmp_path / "partial").mkdir()
-    with pytest.raises(ValueError, match="not a saved recommender"): Recommender.load(tmp_path / "partial")
+    with pytest.raises(ValueError, match="holds no saved recommender"): Recommender.load(tmp_path / "partial")
+
+
+def one_line_load_error(folder) -> str:
+    with pytest.raises(ValueError) as e: Recommender.load(folder)
+    assert "\n" not in str(e.value), str(e.value)
+    return str(e.value)
+
+
+@pytest.mark.parametrize("name", MODEL_FILES)
+@pytest.mark.parametrize("damage", ["truncate", "empty", "delete"])
+def test_every_damaged_file_is_named_in_one_line(trained, tmp_path, name, damage):
+    _, _, rec = trained
+    folder = rec.save(tmp_path / "model")
+    path = folder / name
+    if damage == "delete": path.unlink()
+    else: path.write_bytes(path.read_bytes()[: path.stat().st_size // 2 if damage == "truncate" else 0])
+    message = one_line_load_error(folder)
+    assert message.startswith(str(path)) and ("is missing" if damage == "delete" else "is damaged") in message, message
+
+
+def test_files_of_two_saves_are_not_mixed(trained, tmp_path):
+    _, _, rec = trained
+    _, other_data = synthetic(n_users=30, seed=2)
+    other = Recommender.fit(other_data, TrainConfig(dim=16, epochs=1, patience=1, item_features=True), verbose=0)
+    a, b = rec.save(tmp_path / "a"), other.save(tmp_path / "b")
+    (b / "vocabularies.json").replace(a / "vocabularies.json")
+    assert "the folder mixes two saves" in one_line_load_error(a)
+
+
+def test_save_replaces_an_earlier_save_and_refuses_other_folders(trained, tmp_path):
+    _, _, rec = trained
+    folder = rec.save(tmp_path / "model")
+    (folder / "stale.txt").write_text("from an older version")
+    rec.save(folder)
+    assert sorted(p.name for p in folder.iterdir()) == sorted(MODEL_FILES)
+    assert [p.name for p in tmp_path.iterdir()] == ["model"]  # no temporary or old folder left
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "thesis.tex").write_text("precious")
+    with pytest.raises(ValueError, match="is not a saved recommender"): rec.save(tmp_path / "mine")
+    assert (tmp_path / "mine" / "thesis.tex").read_text() == "precious"
+
+
+KILLED_SAVE = """
+import os, signal, sys
+import numpy as np
+from contrastrec.recommend import Recommender
+rec = Recommender.load(sys.argv[1])
+real_savez = np.savez
+def savez_then_die(*args, **kwargs):
+    real_savez(*args, **kwargs)
+    os.kill(os.getpid(), signal.SIGKILL)  # as if the machine stopped in the middle of the save
+np.savez = savez_then_die
+rec.save(sys.argv[1])
+"""
+
+
+def test_a_save_killed_midway_leaves_the_old_model_intact(trained, tmp_path):
+    _, _, rec = trained
+    folder = rec.save(tmp_path / "model")
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    done = subprocess.run([sys.executable, "-c", KILLED_SAVE, str(folder)], capture_output=True, timeout=300,
+                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert done.returncode == -signal.SIGKILL, done.stderr.decode()[-2000:]
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
+    pd.testing.assert_frame_equal(Recommender.load(folder).recommend(k=5), rec.recommend(k=5))
+    leftovers = [p.name for p in tmp_path.iterdir() if p.name != "model"]
+    assert leftovers and all(name.startswith(".model.saving-") for name in leftovers)  # hidden, never loaded
 
 
 def test_evaluate_counts_unknown_test_items_as_misses(trained):

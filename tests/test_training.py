@@ -1,15 +1,13 @@
 "Training end to end on a slice of ml100k-v1: resume after interrupt, distribution strategies, configs."
 import json
-import os
 from dataclasses import replace
-from pathlib import Path
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from contrastrec.data import Split, encode, load_split
+from contrastrec.data import Split, encode, load_benchmark_split
 from contrastrec.training import ContrastiveRecommender, TrainConfig, fit, score_function, user_inputs, feature_tables
 
 SMALL = TrainConfig(dim=16, epochs=4, patience=10, batch_size=16)
@@ -17,7 +15,7 @@ SMALL = TrainConfig(dim=16, epochs=4, patience=10, batch_size=16)
 
 def small_split() -> Split:
     "ml100k-v1 restricted to its first 80 users."
-    split = load_split(Path(os.environ["CONTRASTREC_BENCHMARKS"]) / "ml100k-v1")
+    split = load_benchmark_split("ml100k-v1")
     keep = lambda df: df[df.user_id <= 80].reset_index(drop=True)
     return Split(keep(split.train), keep(split.valid), keep(split.test))
 

@@ -6,8 +6,10 @@
    _proc/, exactly what `nbdev_docs` hands to Quarto.
 2. An approximate rendering of each processed page to _site/<output-file> with nbconvert: the page names,
    titles, show_doc blocks, math source, figures and folded long cells of the Quarto site, none of its theme.
-   MathJax is referenced from its CDN, so offline the math stays TeX source.
-3. Checks of every page (`page_problems`) and, where Chromium is installed, screenshots (`screenshot`).
+   The pages load MathJax 2 from Debian's libjs-mathjax (/usr/share/javascript/mathjax) where it is installed,
+   so the math is typeset offline; elsewhere they reference MathJax's CDN, and offline the math stays TeX source.
+3. Checks of every page (`page_problems`) and, where Chromium is installed, screenshots (`screenshot`) and a
+   check that the math was typeset (`typeset_math_problems`).
 
 Usage: python tools/docs_check.py [--no-proc] [--screenshots]   (exit status 1 when a check fails)
 """
@@ -34,6 +36,7 @@ QUARTO_YML, FOLD_FILTER = ROOT / "_quarto.yml", ROOT / "nbs" / "fold_long_cells.
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--disable-background-networking",
                   "--disable-component-update", "--no-first-run", "--disable-sync", "--hide-scrollbars",
                   "--window-size=1000,1300"]
+LOCAL_MATHJAX = Path("/usr/share/javascript/mathjax/MathJax.js")  # Debian's libjs-mathjax (MathJax 2.7)
 _DIRECTIVE = re.compile(r"^\s*#\|\s*([\w-]+)\s*:?\s*(.*?)\s*$")
 
 
@@ -226,6 +229,7 @@ def render_site() -> dict[str, Path]:
     SITE.mkdir()
     exporter = HTMLExporter(extra_loaders=[DictLoader({"site.html.j2": _TEMPLATE})], template_file="site.html.j2",
                             exclude_input_prompt=True, exclude_output_prompt=True)
+    if LOCAL_MATHJAX.is_file(): exporter.mathjax_url = LOCAL_MATHJAX.as_uri() + "?config=TeX-AMS_CHTML-full,Safe"
     exporter.register_preprocessor(TagRemovePreprocessor(remove_input_tags={"remove_input"},
                                                          remove_all_outputs_tags={"remove_output"}), enabled=True)
     written = {}
@@ -340,15 +344,39 @@ def mixed_import_cells(nb: dict) -> list[str]:
 
 def chromium() -> str | None:
     "The Chromium executable on PATH, if any."
-    return shutil.which("chromium") or shutil.which("chromium-browser")
+    return shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
 
 
 def screenshot(page: Path, png: Path) -> Path:
     "Screenshot a local page with headless Chromium (1000x1300)."
     with tempfile.TemporaryDirectory() as profile:
-        cmd = [chromium(), *CHROMIUM_FLAGS, f"--user-data-dir={profile}", f"--screenshot={png}", page.resolve().as_uri()]
+        cmd = [chromium(), *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--virtual-time-budget=30000", f"--screenshot={png}",
+               page.resolve().as_uri()]
         subprocess.run(cmd, check=True, capture_output=True, timeout=120)
     return png
+
+
+def rendered_dom(page: Path) -> str:
+    "The page's DOM after its scripts ran (MathJax included), from headless Chromium."
+    with tempfile.TemporaryDirectory() as profile:
+        cmd = [chromium(), *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--allow-file-access-from-files",
+               "--virtual-time-budget=30000", "--dump-dom", page.resolve().as_uri()]
+        return subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=180).stdout
+
+
+def typeset_math_problems(src_nb: dict, dom: str) -> list[str]:
+    "Empty when every TeX span of the notebook was typeset by MathJax in the rendered DOM."
+    from bs4 import BeautifulSoup
+    soup = BeautifulSoup(dom, "html.parser")
+    typeset = soup.select("script[type^='math/tex']")  # MathJax 2 moves each TeX span it typesets into such a script
+    rendered = soup.select(".MathJax_CHTML, .MathJax_Display, .MathJax")
+    problems = []
+    if len(typeset) < len(math_spans(src_nb)): problems.append(f"{len(typeset)} of {len(math_spans(src_nb))} math spans typeset")
+    if typeset and not rendered: problems.append("MathJax left its input but rendered nothing")
+    main = soup.find("main")
+    raw = re.findall(r"\$\$.{0,40}", main.get_text(" ") if main else "")
+    if raw: problems.append(f"raw TeX left on the page: {raw[:2]}")
+    return problems
 
 
 def screenshot_problems(png: Path, min_bytes: int = 20_000) -> list[str]:
