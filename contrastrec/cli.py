@@ -139,22 +139,23 @@ def train(args: argparse.Namespace) -> None:
         print(f"the split is in {Path(args.out) / 'split'}; evaluate with --test {Path(args.out) / 'split' / 'test.tsv'}")
 
 # %% ../nbs/07_cli.ipynb #bae78d2f
-def _requested_users(args: argparse.Namespace, known) -> list | None:
-    "The users of `--users` and `--users-file` (one id per line), as the model's ids; None for every known user."
+def _given_users(args: argparse.Namespace) -> list[str] | None:
+    "The ids given by `--users` and `--users-file` (one id per line), as text; None for every known user."
     if not (args.users or args.users_file): return None
     given = list(args.users or [])
     if args.users_file:
         path = Path(args.users_file)
         if not path.is_file(): raise ValueError(f"--users-file {path} does not exist.")
         given += path.read_text().split()
-    return parse_ids(given, known)
+    return given
 
 def recommend(args: argparse.Namespace) -> None:
     "Write the top-K of every known user (or of the users asked for), their train and valid items excluded."
     from contrastrec.recommend import Recommender
     if args.k < 1: raise ValueError(f"--k must be at least 1, not {args.k}.")
-    rec = Recommender.load(args.model, index=args.index)
-    users = _requested_users(args, rec.user_ids)
+    given = _given_users(args)
+    rec = Recommender.load(args.model, index=args.index, verbose=1)
+    users = None if given is None else parse_ids(given, rec.user_ids)
     recs = rec.recommend(users, k=args.k)
     recs.to_csv(args.out, sep="\t", index=False, float_format="%.6f")
     asked = len(rec.user_ids) if users is None else len(set(users))
@@ -170,8 +171,8 @@ def evaluate(args: argparse.Namespace) -> None:
     from contrastrec.evaluation import Evaluator
     from contrastrec.recommend import Recommender
     if min(args.k) < 1: raise ValueError(f"--k values must be at least 1, got {args.k}.")
-    rec = Recommender.load(args.model)
     test = from_frames(args.test, duplicates=args.duplicates).interactions
+    rec = Recommender.load(args.model, verbose=1)
     pairs = rec.known_user_pairs(test)
     if n := len(test) - len(pairs): print(f"note: skipped {n} test interaction(s) of users the model does not know", file=sys.stderr)
     metrics = Evaluator(dataclasses.replace(rec.data, test=pairs), "test", args.k)(rec.score_fn())

@@ -5,11 +5,14 @@
 # %% ../nbs/05_recommendation.ipynb #01d66831
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
 import shutil
+import sys
 import tempfile
+import time
 import zipfile
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -161,23 +164,26 @@ class Recommender:
                  config: TrainConfig,  # the configuration it was trained with
                  known_parts: Sequence[str] = ("train", "valid"),  # interactions used as histories and excluded from recommendations
                  index: str = "exact",  # item index: 'exact' or 'ann' (needs faiss)
+                 verbose: int = 0,  # 1: report the embedding and index-building steps on stderr, with their times
                  **index_options):  # passed to the index (e.g. n_lists, n_probe for 'ann')
         self.model, self.config = model, config
         self.data = dataclasses.replace(data, test=None)
         self.known_parts = tuple(p for p in known_parts if getattr(self.data, p) is not None)
         self.known = _known_matrix(self.data, self.known_parts)
         self.user_inputs = user_inputs(self.data, self.known_parts)
-        self.user_vectors = ops.convert_to_numpy(model.user_vectors(self.user_inputs, batch_size=1024))
-        self.item_vectors = ops.convert_to_numpy(model.item_vectors(self.item_inputs, batch_size=4096))
+        with _step(f"embedded {self.data.n_users - 1:,} users and {self.data.n_items - 1:,} items", verbose):
+            self.user_vectors = ops.convert_to_numpy(model.user_vectors(self.user_inputs, batch_size=1024))
+            self.item_vectors = ops.convert_to_numpy(model.item_vectors(self.item_inputs, batch_size=4096))
         self.index_kind, self.index_options = index, dict(index_options)
-        self.index = make_index(self.item_vectors, index, **index_options)
+        with _step(f"built the {index} index over {self.data.n_items - 1:,} items", verbose and index != "exact"):
+            self.index = make_index(self.item_vectors, index, **index_options)
 
     @classmethod
     def fit(cls, data: EncodedDataset, config: TrainConfig = TrainConfig(), index: str = "exact", verbose: int = 1,
             callbacks: Sequence[keras.callbacks.Callback] = ()) -> Recommender:
         "Train a model on `data` with `config` (early stopping on valid) and wrap it; one line per epoch unless `verbose=0`; the Keras history is kept as `.history`."
         model, history = fit(data, config, callbacks=callbacks, verbose=verbose)
-        rec = cls(model, data, config, index=index)
+        rec = cls(model, data, config, index=index, verbose=verbose)
         rec.history = history
         return rec
 
@@ -271,6 +277,13 @@ class Recommender:
         if not len(pairs): raise ValueError("no test interaction belongs to a user known to the model.")
         return pairs
 
+@contextlib.contextmanager
+def _step(done: str, verbose: int):
+    "Time the block and, if `verbose`, report '<done> in <seconds> s' on stderr: serving a large catalogue takes a while."
+    start = time.perf_counter()
+    yield
+    if verbose: print(f"{done} in {time.perf_counter() - start:.1f} s", file=sys.stderr, flush=True)
+
 # %% ../nbs/05_recommendation.ipynb #6d6445ea
 MODEL_FILES = ("model.keras", "vocabularies.json", "feature_specs.json", "features.npz", "interactions.npz", "config.json",
                "recommender.json")
@@ -342,7 +355,7 @@ def _check_sizes(folder: Path, model: keras.Model, data: EncodedDataset) -> None
                          f"but vocabularies.json lists {data.n_users - 1} and {data.n_items - 1}; the folder mixes two saves: save it again.")
 
 @patch(cls_method=True)
-def load(cls: Recommender, folder: str | Path, index: str | None = None, **index_options) -> Recommender:
+def load(cls: Recommender, folder: str | Path, index: str | None = None, verbose: int = 0, **index_options) -> Recommender:
     "Load a recommender written by `save`; `index` (with its options) overrides the saved index choice."
     folder = Path(folder).expanduser()
     if not folder.is_dir():
@@ -362,4 +375,4 @@ def load(cls: Recommender, folder: str | Path, index: str | None = None, **index
     model = read("model.keras", _read_keras)
     _check_sizes(folder, model, data)
     options = index_options if index is not None else settings["index_options"]
-    return cls(model, data, config, settings["known_parts"], index or settings["index"], **options)
+    return cls(model, data, config, settings["known_parts"], index or settings["index"], verbose, **options)

@@ -281,3 +281,14 @@ def test_ann_recommender_excludes_seen_and_survives_save_load(trained, tmp_path)
     assert loaded.index_kind == "ann" and loaded.index.n_lists == 2
     pd.testing.assert_frame_equal(loaded.recommend(k=10), recs)
     assert isinstance(Recommender.load(tmp_path / "ann", index="exact").index, ExactIndex)
+
+
+@needs_faiss
+def test_verbose_reports_the_slow_steps_on_stderr(trained, capsys):
+    _, data, rec = trained
+    Recommender(rec.model, data, rec.config, index="ann", verbose=1)
+    err = capsys.readouterr().err.splitlines()
+    assert [line.split(" in ")[0] for line in err] == [f"embedded {data.n_users - 1} users and {data.n_items - 1} items",
+                                                       f"built the ann index over {data.n_items - 1} items"], err
+    Recommender(rec.model, data, rec.config)
+    assert capsys.readouterr().err == ""
