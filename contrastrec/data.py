@@ -572,9 +572,10 @@ class EncodedDataset:
     @property
     def n_items(self) -> int: return len(self.item_vocab)
 
-    def matrix(self, parts: Sequence[str] = ("train",)) -> sp.csr_matrix:
-        "Binary user × item matrix (OOV row/column 0 included) of the interactions in `parts`."
+    def matrix(self, parts: Sequence[str] = ("train",), oov: bool = True) -> sp.csr_matrix:
+        "Binary user × item matrix of the interactions in `parts`; `oov=False` leaves the OOV row and column 0 empty."
         pairs = np.concatenate([getattr(self, p) for p in parts if getattr(self, p) is not None])
+        if not oov: pairs = pairs[(pairs > 0).all(axis=1)]  # an OOV row would mix every unknown user's items
         m = sp.csr_matrix((np.ones(len(pairs), "float32"), (pairs[:, 0], pairs[:, 1])), shape=(self.n_users, self.n_items))
         m.sum_duplicates(); m.data[:] = 1.0
         return m
@@ -599,10 +600,7 @@ def encode(split: Split, users: pd.DataFrame | None = None, items: pd.DataFrame 
 # %% ../nbs/01_data_prep.ipynb #ae268579
 def history_table(data: EncodedDataset, parts: Sequence[str] = ("train",), max_len: int | None = None, seed: int = 0) -> np.ndarray:
     "Each user's item indices in `parts` as a padded `[n_users, max_len]` int32 matrix (0 = padding)."
-    m = data.matrix(parts)
-    m.data[m.indices == 0] = 0  # OOV items
-    m.data[: m.indptr[1]] = 0  # the OOV user row would mix every unknown user's items
-    m.eliminate_zeros()
+    m = data.matrix(parts, oov=False)
     lengths = np.diff(m.indptr)
     width = max(1, int(lengths.max()) if max_len is None else min(max_len, int(lengths.max())))
     out = np.zeros((data.n_users, width), "int32")
@@ -653,9 +651,7 @@ def user_dataset(data: EncodedDataset, batch_size: int = 64, seed: int = 0, shuf
                  epoch: tf.Variable | None = None, user_tables: dict[str, np.ndarray] | None = None,
                  parts: Sequence[str] = ("train",)) -> tf.data.Dataset:
     "Batches `{'user': features, 'positives': [B, n_items] multi-hot}` over users with interactions in `parts`."
-    m = data.matrix(parts)
-    m.data[m.indices == 0] = 0
-    m.eliminate_zeros()
+    m = data.matrix(parts, oov=False)
     users = np.flatnonzero(np.diff(m.indptr)[1:]) + 1
     positives = tf.constant(m.toarray())
     tables = {k: tf.constant(v) for k, v in (feature_tables(data, "user") if user_tables is None else user_tables).items()}

@@ -73,12 +73,9 @@ def mean_item_value_at_k(top: np.ndarray, values: np.ndarray, k: int) -> np.ndar
 KNOWN_PARTS = {"valid": ("train",), "test": ("train", "valid")}
 
 def known_interactions(data: EncodedDataset, part: str) -> sp.csr_matrix:
-    "Binary user × item matrix of what is known when `part` is scored: train for valid, train + valid for test (OOV column 0 empty)."
+    "Binary user × item matrix of what is known when `part` is scored: train for valid, train + valid for test (OOV row and column 0 empty)."
     if part not in KNOWN_PARTS: raise ValueError(f"part must be one of {list(KNOWN_PARTS)}, not {part!r}.")
-    m = data.matrix(KNOWN_PARTS[part])
-    m.data[m.indices == 0] = 0
-    m.eliminate_zeros()
-    return m
+    return data.matrix(KNOWN_PARTS[part], oov=False)
 
 # %% ../nbs/06_evaluation.ipynb #3775a2d9
 RANKING_METRICS = {

@@ -130,14 +130,6 @@ def make_index(vectors: np.ndarray, kind: str = "exact", **options) -> ExactInde
     raise ValueError(f"index must be 'exact' or 'ann', not {kind!r}.")
 
 # %% ../nbs/05_recommendation.ipynb #da9a95b7
-def _known_matrix(data: EncodedDataset, parts: Sequence[str]) -> sp.csr_matrix:
-    "Binary user × item matrix of the interactions in `parts`, without the OOV row and column."
-    m = data.matrix(parts)
-    m.data[m.indices == 0] = 0
-    m.data[: m.indptr[1]] = 0
-    m.eliminate_zeros()
-    return m
-
 def _without_optimizer(model: keras.Model) -> keras.Model:
     "A copy of `model` with the same weights and no optimiser state: a third of the file a compiled model saves."
     copy = type(model).from_config(model.get_config())
@@ -169,7 +161,7 @@ class Recommender:
         self.model, self.config = model, config
         self.data = dataclasses.replace(data, test=None)
         self.known_parts = tuple(p for p in known_parts if getattr(self.data, p) is not None)
-        self.known = _known_matrix(self.data, self.known_parts)
+        self.known = self.data.matrix(self.known_parts, oov=False)
         self.user_inputs = user_inputs(self.data, self.known_parts)
         with _step(f"embedded {self.data.n_users - 1:,} users and {self.data.n_items - 1:,} items", verbose):
             self.user_vectors = ops.convert_to_numpy(model.user_vectors(self.user_inputs, batch_size=1024))
