@@ -11,7 +11,7 @@ from keras import ops
 # %% auto #0
 __all__ = ['similarity_logits', 'bpr_loss', 'info_nce_loss', 'in_batch_softmax_loss', 'mixture_logq',
            'multi_positive_softmax_loss', 'full_softmax_loss', 'MultiPositiveSoftmaxLoss', 'InBatchSoftmaxLoss',
-           'info_nce_views', 'perturb_embeddings', 'alignment', 'uniformity', 'directau_loss']
+           'info_nce_views', 'alignment', 'uniformity', 'directau_loss']
 
 # %% ../nbs/03_loss_derivation.ipynb #471970d3
 def _check_temperature(temperature: float) -> None:
@@ -163,14 +163,6 @@ class InBatchSoftmaxLoss(keras.losses.Loss):
 def info_nce_views(z1, z2, temperature: float = 0.2, ids=None, normalize: bool = True):
     "Symmetric InfoNCE between two views [B, D] of the same B entities (row i of each is a positive pair): [B]."
     return in_batch_softmax_loss(z1, z2, temperature, item_ids=ids, symmetric=True, normalize=normalize)
-
-# %% ../nbs/03_loss_derivation.ipynb #62b2c16e
-def perturb_embeddings(x, eps: float = 0.1,
-                       seed=None): # int or keras.random.SeedGenerator (use a generator in training)
-    "SimGCL view: `x + eps · normalize(U(0,1) noise) ⊙ sign(x)`, a random step of L2 length `eps` in x's orthant."
-    x = ops.convert_to_tensor(x)
-    noise = keras.random.uniform(ops.shape(x), dtype=x.dtype, seed=seed)
-    return x + eps * ops.normalize(noise, axis=-1) * ops.sign(x)
 
 # %% ../nbs/03_loss_derivation.ipynb #216b696d
 def alignment(u, v, alpha: float = 2.0, normalize: bool = True):

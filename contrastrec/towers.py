@@ -16,8 +16,8 @@ from keras import ops
 from .data import EncodedDataset, spec_from_config, spec_to_config
 
 # %% auto #0
-__all__ = ['pool_embeddings', 'HistoryEncoder', 'FeatureEncoder', 'Tower', 'graph_adjacency', 'sparse_matmul', 'LightGCN',
-           'LightGCNEncoder', 'TwoTowerModel', 'pca_2d', 'first_label']
+__all__ = ['pool_embeddings', 'HistoryEncoder', 'FeatureEncoder', 'Tower', 'graph_adjacency', 'sparse_matmul',
+           'perturb_embeddings', 'LightGCN', 'LightGCNEncoder', 'TwoTowerModel', 'pca_2d', 'first_label']
 
 # %% ../nbs/02_feature_extraction.ipynb #4a995241
 def pool_embeddings(table,  # embedding table [V, d]
@@ -207,9 +207,12 @@ def sparse_matmul(indices, values, shape: tuple[int, int], dense):
     matrix = tf.SparseTensor(tf.cast(indices, tf.int64), values, shape)
     return tf.sparse.sparse_dense_matmul(matrix, dense)
 
-def _simgcl_noise(embeddings, eps: float, seed_generator):
-    noise = keras.random.uniform(ops.shape(embeddings), seed=seed_generator)
-    return embeddings + eps * ops.normalize(noise, axis=-1) * ops.sign(embeddings)
+def perturb_embeddings(x, eps: float = 0.1,
+                       seed=None):  # int or keras.random.SeedGenerator (use a generator in training)
+    "SimGCL view: `x + eps · normalize(U(0,1) noise) ⊙ sign(x)`, a random step of L2 length `eps` in x's orthant."
+    x = ops.convert_to_tensor(x)
+    noise = keras.random.uniform(ops.shape(x), dtype=x.dtype, seed=seed)
+    return x + eps * ops.normalize(noise, axis=-1) * ops.sign(x)
 
 @keras.saving.register_keras_serializable(package="contrastrec")
 class LightGCN(keras.layers.Layer):
@@ -252,7 +255,7 @@ class LightGCN(keras.layers.Layer):
         tables = [ops.copy(self.embeddings)]
         for _ in range(self.n_layers):
             e = sparse_matmul(self.adjacency_indices, self.adjacency_values, shape, tables[-1])
-            tables.append(_simgcl_noise(e, eps, self.seed_generator) if eps > 0 else e)
+            tables.append(perturb_embeddings(e, eps, self.seed_generator) if eps > 0 else e)
         return tables
 
     def propagate(self, eps: float = 0.0) -> tuple:

@@ -9,7 +9,8 @@ from keras import ops
 
 from contrastrec.losses import (InBatchSoftmaxLoss, MultiPositiveSoftmaxLoss, alignment, bpr_loss, directau_loss,
                                 full_softmax_loss, in_batch_softmax_loss, info_nce_loss, info_nce_views, mixture_logq,
-                                multi_positive_softmax_loss, perturb_embeddings, similarity_logits, uniformity)
+                                multi_positive_softmax_loss, similarity_logits, uniformity)
+from contrastrec.towers import perturb_embeddings
 
 # Reproducible and quick: the same examples on every run, no example database written into the tree.
 PROPERTY = settings(max_examples=40, deadline=None, derandomize=True, database=None)
