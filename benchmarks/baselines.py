@@ -1,4 +1,4 @@
-"""Benchmark the baselines of chapter 6 on ml100k-v1 and write benchmarks/results/baselines.json.
+"""Benchmark the baselines of chapter 4 on ml100k-v1 and write benchmarks/results/baselines.json.
 
 Protocol (the benchmark README's): hyper-parameters selected on valid NDCG@20 over small grids, the
 selected configuration refitted on train and reported on test, full ranking with known items excluded.

@@ -1,4 +1,4 @@
-"""Item cold start on ml100k-v1 (run by hand, not in CI; chapter 6 reads the result).
+"""Item cold start on ml100k-v1 (run by hand, not in CI; chapter 7 reads the result).
 
 20% of the items (seed 0) lose every train and valid interaction (`hold_out_items`); the default
 configuration is trained on the rest with an id item tower, a feature item tower, or both, selected on

@@ -1,4 +1,4 @@
-"""Benchmark serving and training speed (chapter 5); run by hand, not in CI.
+"""Benchmark serving and training speed (chapter 6); run by hand, not in CI.
 
 Each step runs in its own process so that its peak memory (VmHWM) is its own:
 - train-nojit / train-jit: steady-state training throughput of the default `TrainConfig()` on ml100k-v1

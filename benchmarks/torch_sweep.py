@@ -1,6 +1,6 @@
 """Hyper-parameter search for the default model, as a PyTorch re-implementation (run on a lent GPU).
 
-Not part of the library (PyTorch is no dependency); it re-implements the default model of chapter 4
+Not part of the library (PyTorch is no dependency); it re-implements the default model of chapter 5
 (mean-pooled history with item dropout, id item tower, cosine / tau, full-catalogue multi-positive
 softmax) to search its space fast. Selection is on valid NDCG@20; test is reported at the best valid epoch.
 It reads SPLIT_DIR/{train,valid,test}.tsv (e.g. a copy of ../shared/benchmarks/ml100k-v1; never commit it).

@@ -175,7 +175,7 @@ def test_train_with_refit_saves_a_model_of_train_plus_valid(work, capsys, tmp_pa
 
 
 def test_help_and_version_never_import_tensorflow():
-    "`--help` and `--version` answer from the standard library alone (chapter 7 times the installed script)."
+    "`--help` and `--version` answer from the standard library alone (chapter 8 times the installed script)."
     probe = ("import sys\nfrom contrastrec.cli import main\nfor argv in (['--version'], ['--help'], ['train', '--help']):\n"
              "    assert main(argv) == 0\nassert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, sorted(sys.modules)")
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)

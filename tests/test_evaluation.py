@@ -1,4 +1,4 @@
-"Properties of the ranking metrics, the evaluator's protocol and the baselines (chapter 6)."
+"Properties of the ranking metrics, the evaluator's protocol and the baselines (the evaluation chapter)."
 from dataclasses import replace
 
 import numpy as np
@@ -12,10 +12,8 @@ from contrastrec.data import Split, encode
 from contrastrec.evaluation import (BPRMF, EASE, ContentKNN, Evaluator, ItemKNN, MatrixFactorization, MostPopular,
                                     RANKING_METRICS, average_precision_at_k, coverage_at_k, ease_weights, evaluate,
                                     hit_at_k, hold_out_items, keep_top_neighbours, known_interactions, mrr_at_k,
-                                    multi_hot_matrix, popularity_percentiles, precision_at_k, cosine_item_similarity,
-                                    restrict_candidates)
-from contrastrec.training import top_k_items
-from contrastrec.training import ndcg_at_k, recall_at_k
+                                    multi_hot_matrix, ndcg_at_k, popularity_percentiles, precision_at_k, cosine_item_similarity,
+                                    recall_at_k, restrict_candidates, top_k_items)
 
 SETTINGS = settings(max_examples=60, deadline=None)
 

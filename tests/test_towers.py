@@ -167,7 +167,7 @@ def test_model_errors(data):
 
 @keras.saving.register_keras_serializable(package="test_towers")
 class InBatchSoftmax(TwoTowerModel):
-    "What chapter 4 does: a subclass with its own argument and loss, built through from_data and trained with fit."
+    "What the training chapter does: a subclass with its own argument and loss, built through from_data and trained with fit."
     def __init__(self, temperature: float = 0.1, **kwargs):
         super().__init__(**kwargs)
         self.temperature = temperature

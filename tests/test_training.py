@@ -8,6 +8,7 @@ import pytest
 import tensorflow as tf
 
 from contrastrec.data import Split, encode, load_benchmark_split
+from contrastrec.evaluation import Evaluator
 from contrastrec.training import ContrastiveRecommender, TrainConfig, fit, score_function, user_inputs, feature_tables
 
 SMALL = TrainConfig(dim=16, epochs=4, patience=10, batch_size=16)
@@ -57,8 +58,7 @@ def test_validation_metrics_logged_and_best_epoch_restored(small):
     ndcg = history.history["val_ndcg@20"]
     assert len(ndcg) == 5 and all(0 <= v <= 1 for v in ndcg)
     users, items = user_inputs(small), feature_tables(small, "item")
-    from contrastrec.training import ranking_metrics
-    now = ranking_metrics(score_function(model, users, items), small.valid, small.matrix(["train"]), small.n_users, small.n_items)
+    now = Evaluator(small, "valid", ks=(20,), metrics=("ndcg",))(score_function(model, users, items))
     assert now["ndcg@20"] == pytest.approx(max(ndcg), abs=1e-6), "the best epoch's weights must be restored"
 
 

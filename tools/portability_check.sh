@@ -6,7 +6,7 @@
 #
 #   tools/portability_check.sh                 # every condition
 #   tools/portability_check.sh threads1 isa    # some of them
-#   PYTEST_ARGS="nbs/04_training.ipynb" tools/portability_check.sh isa
+#   PYTEST_ARGS="nbs/05_training.ipynb" tools/portability_check.sh isa
 #
 # Logs go to $LOGS (default: a fresh temporary folder); the last line says which conditions failed.
 set -uo pipefail
