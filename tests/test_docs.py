@@ -1,8 +1,9 @@
-"""The docs site, checked offline (Quarto cannot be installed here; tools/docs_check.py says how).
+"""The docs site, checked offline (Quarto cannot be installed here; tools/docs_check.py says what is checked and what not).
 
-nbdev's real processing step writes _proc/ (what `nbdev_docs` hands to Quarto), an nbconvert rendering of
-each processed page goes to _site/, and every page is checked against its notebook. Where Chromium is
-installed (.ci/run installs it) the landing page and the training chapter are screenshotted.
+nbdev's real processing step writes _proc/ (what `nbdev_docs` hands to Quarto) and its inputs are checked; each
+processed page is rendered with nbconvert's stock HTML exporter, loaded in headless Chromium (which runs Debian's
+MathJax) and its DOM is checked against its notebook. Without Chromium or libjs-mathjax (.ci/run installs both) the
+browser checks are skipped, or fail when CI is set.
 """
 import os
 import re
@@ -30,17 +31,67 @@ def site():
     return {"nbdev_yml_before": nbdev_yml}
 
 
+@pytest.fixture(scope="module")
+def doms(site):
+    "{notebook: its page's DOM after the scripts ran}: one headless Chromium run per page."
+    missing = dc.browser_missing()
+    if missing:
+        if os.environ.get("CI"): pytest.fail(missing + " (.ci/run installs them)")
+        pytest.skip(missing + "; CI is unset, so the pages are not checked in a browser here")
+    names = [n for n in NOTEBOOKS if dc.page_path(n)]
+    return dict(zip(names, dc.rendered_doms([dc.page_path(n) for n in names])))
+
+
+def problems_of(name: str, dom: str) -> list[str]:
+    return dc.page_problems(dc.read_nb(dc.NBS / name), dc.read_nb(dc.PROC / name), dom)
+
+
 def test_every_notebook_is_processed_and_rendered(site):
     unprocessed = [n for n in NOTEBOOKS if not (dc.PROC / n).exists()]
     assert not unprocessed, f"nbdev's processing skipped {unprocessed}"
-    unrendered = [n for n in NOTEBOOKS if not (dc.SITE / dc.page_file(dc.PROC / n)).exists()]
+    unrendered = [n for n in NOTEBOOKS if not dc.page_path(n)]
     assert not unrendered, f"no page in _site/ for {unrendered}"
 
 
 @pytest.mark.parametrize("name", NOTEBOOKS)
-def test_page(site, name):
-    problems = dc.check_page(name)
+def test_page(doms, name):
+    "Title, exported functions and classes, typeset math, figures, no `#|` line: see docs_check.page_problems."
+    assert name in doms, f"nbdev did not process {name}, or it was not rendered"
+    problems = problems_of(name, doms[name])
     assert not problems, f"{name} -> _site/{dc.page_file(dc.PROC / name)}: " + "; ".join(problems)
+
+
+def test_checks_catch_broken_pages(doms):
+    "The page checks are not vacuous: each way of breaking a page is reported."
+    dom = doms["index.ipynb"]
+    assert problems_of("index.ipynb", dom) == []
+    assert dc.math_spans(dc.read_nb(dc.NBS / "index.ipynb")) and dc.image_outputs(dc.read_nb(dc.NBS / "index.ipynb")), \
+        "the landing page has math and a figure"
+    chapter = next((n for n in NOTEBOOKS if dc.exported_names(dc.read_nb(dc.NBS / n))), None)
+    assert chapter, "no chapter exports a function or class to check a page against"
+    name = dc.exported_names(dc.read_nb(dc.NBS / chapter))[0]
+    # what: (notebook, broken DOM, the words of the problem that must be reported)
+    breakages = {
+        "title": ("index.ipynb", dom.replace("<h1", "<h2"), "title"),
+        "figure": ("index.ipynb", re.sub(r'src="data:image/[^"]*"', 'src=""', dom), "images missing"),
+        # The page as written, before its scripts ran: what a reader sees when MathJax does not load.
+        "MathJax not run": ("index.ipynb", dc.page_path("index.ipynb").read_text(), "not typeset by MathJax"),
+        "raw TeX": ("index.ipynb", dom.replace("<main>", "<main><p>$$\\mathcal{L} = 0$$</p>", 1), "raw TeX"),
+        "leaked option": ("index.ipynb", dom.replace("<pre>", "<pre>#| echo: false\n", 1), "leaked"),
+        f"{name} missing": (chapter, re.sub(rf"\b{name}\b", "", doms[chapter]), "not on the page: " + repr([name])),
+    }
+    silent = [k for k, (nb, broken, words) in breakages.items() if not any(words in p for p in problems_of(nb, broken))]
+    assert not silent, f"page_problems missed these breakages: {silent}"
+    assert dc.mixed_import_cells({"cells": [{"cell_type": "code", "source": "import os\nx = os.sep"}]})
+
+
+def test_landing_page_screenshot(doms):
+    "One screenshot, _site/screenshots/index.png, for a human to look at; checked to be a real page."
+    shots = dc.SITE / "screenshots"
+    shots.mkdir(exist_ok=True)
+    png = dc.screenshot(dc.page_path("index.ipynb"), shots / "index.png")
+    problems = dc.screenshot_problems(png)
+    assert not problems, "; ".join(problems)
 
 
 @pytest.mark.parametrize("name", NOTEBOOKS)
@@ -65,9 +116,13 @@ def test_quarto_config():
     assert cfg["project"]["type"] == "website"
     assert html["html-math-method"] in ("mathjax", "katex")
     assert set(html["theme"]) == {"light", "dark"}
-    for f in [html["css"], *cfg["filters"], *cfg["metadata-files"]]:
-        assert (dc.NBS / f).exists(), f"_quarto.yml names nbs/{f}, which does not exist"
-    repo = [i["href"] for i in cfg["website"]["navbar"]["right"] if i.get("icon") == "github"]
+    navbar = cfg["website"]["navbar"]
+    links = [i["href"] for i in navbar.get("left", []) + navbar.get("right", []) if "href" in i]
+    named = [html["css"], *cfg.get("filters", []), *cfg["metadata-files"], *dc.sidebar_pages(cfg),
+             *[h for h in links if "://" not in h]]
+    missing = [f for f in named if not (dc.NBS / f).exists()]
+    assert not missing, f"_quarto.yml names files that are not in nbs/: {missing}"
+    repo = [i["href"] for i in navbar["right"] if i.get("icon") == "github"]
     assert repo == [ini["git_url"]], "the navbar's GitHub link must be settings.ini's git_url"
     nbdev_yml = yaml.safe_load((dc.NBS / "nbdev.yml").read_text())["website"]
     assert nbdev_yml["site-url"] == ini["doc_host"] + ini["doc_baseurl"] and nbdev_yml["repo-url"] == ini["git_url"]
@@ -85,67 +140,9 @@ def test_sidebar_is_ordered_like_the_tutorial():
 
 def test_quarto_inputs_reach_proc(site):
     cfg = dc.quarto_config()
-    needed = ["_quarto.yml", cfg["format"]["html"]["css"], *cfg["filters"], *cfg["metadata-files"]]
+    needed = ["_quarto.yml", cfg["format"]["html"]["css"], *cfg.get("filters", []), *cfg["metadata-files"]]
     missing = [f for f in needed if not (dc.PROC / f).exists()]
     assert not missing, f"nbdev did not copy {missing} into _proc/, where Quarto renders"
-
-
-def test_checks_catch_broken_pages(site):
-    "The page checks are not vacuous: each breakage of the landing page is reported."
-    src, proc = dc.read_nb(dc.NBS / "index.ipynb"), dc.read_nb(dc.PROC / "index.ipynb")
-    page = (dc.SITE / dc.page_file(dc.PROC / "index.ipynb")).read_text()
-    assert dc.page_problems(src, proc, page) == []
-    assert dc.math_spans(src) and dc.image_outputs(src), "the landing page has math and a figure"
-    breakages = {
-        "title": page.replace("<h1", "<h2"),
-        "figure": re.sub(r'src="data:image/[^"]*"', 'src=""', page),
-        "math": page.replace(r"\mathcal{L}", "L"),
-        "leaked option": page.replace("<pre>", "<pre>#| echo: false\n", 1),
-    }
-    silent = [k for k, broken in breakages.items() if not dc.page_problems(src, proc, broken)]
-    assert not silent, f"page_problems missed these breakages: {silent}"
-    assert dc.mixed_import_cells({"cells": [{"cell_type": "code", "source": "import os\nx = os.sep"}]})
-
-
-def test_long_cells_fold_like_the_quarto_filter():
-    n = dc.fold_max_lines()
-    cell = lambda src: {"cell_type": "code", "metadata": {}, "outputs": [], "source": src}
-    long_code = "\n".join(f"x{i} = {i}" for i in range(n + 1))
-    nb = {"metadata": {}, "cells": [cell(long_code), cell("#| code-fold: false\n" + long_code), cell("x = 1")]}
-    tags = [c["metadata"].get("tags", []) for c in dc.prepare_for_html(nb, {})["cells"][1:]]
-    assert ["code-fold" in t for t in tags] == [True, False, False]
-
-
-def test_screenshots(site):
-    if not dc.chromium():
-        message = "chromium is not installed: apt-get install -y chromium (.ci/run installs it)"
-        if os.environ.get("CI"): pytest.fail(message)
-        pytest.skip(message + "; CI is unset, so the screenshots are skipped here")
-    shots = dc.SITE / "screenshots"
-    shots.mkdir(exist_ok=True)
-    names = dc.screenshot_pages()
-    assert names[0] == "index.ipynb" and len(names) == 2, names
-    for name in names:
-        png = dc.screenshot(dc.SITE / dc.page_file(dc.PROC / name), shots / (Path(name).stem + ".png"))
-        problems = dc.screenshot_problems(png)
-        assert not problems, "; ".join(problems)
-
-
-def test_math_is_typeset_offline(site):
-    "The pages load Debian's MathJax and the landing page's and the loss chapter's TeX comes out typeset."
-    missing = [what for what, ok in (("chromium", dc.chromium()), ("libjs-mathjax", dc.LOCAL_MATHJAX.is_file())) if not ok]
-    if missing:
-        message = f"{' and '.join(missing)} not installed: apt-get install -y chromium libjs-mathjax (.ci/run installs them)"
-        if os.environ.get("CI"): pytest.fail(message)
-        pytest.skip(message + "; CI is unset, so the math check is skipped here")
-    for name in ("index.ipynb", "03_loss_derivation.ipynb"):
-        page = dc.SITE / dc.page_file(dc.PROC / name)
-        problems = dc.typeset_math_problems(dc.read_nb(dc.NBS / name), dc.rendered_dom(page))
-        assert not problems, f"{name}: " + "; ".join(problems)
-    page = dc.SITE / dc.page_file(dc.PROC / "index.ipynb")
-    without = page.with_name("without-mathjax.html")
-    without.write_text(page.read_text().replace(dc.LOCAL_MATHJAX.as_uri(), "file:///nowhere/MathJax.js"))
-    assert dc.typeset_math_problems(dc.read_nb(dc.NBS / "index.ipynb"), dc.rendered_dom(without)), "the check must notice raw TeX"
 
 
 def test_github_workflows_run_the_readme_command_and_publish_the_site():
