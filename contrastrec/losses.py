@@ -9,18 +9,21 @@ import keras
 from keras import ops
 
 # %% auto #0
-__all__ = ['similarity_logits', 'bpr_loss', 'info_nce_loss', 'in_batch_softmax_loss', 'mixture_logq',
-           'multi_positive_softmax_loss', 'full_softmax_loss', 'MultiPositiveSoftmaxLoss', 'InBatchSoftmaxLoss',
-           'info_nce_views', 'alignment', 'uniformity', 'directau_loss']
+__all__ = ['similarity_logits', 'bpr_loss', 'info_nce_loss', 'logq_correction', 'negative_mask', 'with_extra_negatives',
+           'mixture_logq', 'in_batch_softmax_loss', 'multi_positive_softmax_loss', 'full_softmax_loss',
+           'MultiPositiveSoftmaxLoss', 'InBatchSoftmaxLoss', 'info_nce_views', 'alignment', 'uniformity',
+           'directau_loss']
 
-# %% ../nbs/03_loss_derivation.ipynb #471970d3
+# %% ../nbs/03_loss_derivation.ipynb #42650644
 def _check_temperature(temperature: float) -> None:
     if not temperature > 0: raise ValueError(f"temperature must be > 0, got {temperature}; typical values are 0.05 to 0.5.")
 
+# %% ../nbs/03_loss_derivation.ipynb #3bfd1d33
 def _masked(logits, keep):
     "`logits` with the entries where `keep` is False set to -inf, so that they drop out of any softmax."
     return ops.where(keep, logits, ops.full_like(logits, float("-inf")))
 
+# %% ../nbs/03_loss_derivation.ipynb #471970d3
 def similarity_logits(u, v, temperature: float = 1.0, normalize: bool = True):
     "Scores of each row of `u` [B, D] against candidates `v` ([N, D] shared: [B, N]; [B, K, D] per row: [B, K]), over τ."
     _check_temperature(temperature)
@@ -49,11 +52,25 @@ def info_nce_loss(pos_logits, neg_logits, neg_mask=None):
     if neg_mask is not None: neg = _masked(neg, neg_mask)
     return ops.logsumexp(ops.concatenate([pos[:, None], neg], axis=1), axis=1) - pos
 
-# %% ../nbs/03_loss_derivation.ipynb #5412ceb3
-def _check_in_batch_args(user, item, item_logq, item_ids, extra_items, extra_logq, extra_ids) -> None:
-    if user.shape[0] is not None and item.shape[0] is not None and user.shape[0] != item.shape[0]:
-        raise ValueError(f"user and item must have the same batch size (row i of each is a positive pair), "
-                         f"got {user.shape[0]} and {item.shape[0]}.")
+# %% ../nbs/03_loss_derivation.ipynb #78633074
+def logq_correction(logits, candidate_logq):
+    "Sampled-softmax correction: `logits` [B, N] minus the log sampling probability `candidate_logq` [N] of each column."
+    logits = ops.convert_to_tensor(logits)
+    return logits - ops.cast(candidate_logq, logits.dtype)[None, :]
+
+# %% ../nbs/03_loss_derivation.ipynb #79f248b0
+def negative_mask(n_rows, item_ids=None, candidate_ids=None, n_candidates=None):
+    "Bool [B, N]: True where candidate j is a negative for row i: not its positive (j = i) and, with ids, not the same item."
+    if item_ids is None and candidate_ids is not None: raise ValueError("candidate_ids needs item_ids (the rows' positives).")
+    if candidate_ids is None: candidate_ids = item_ids
+    if n_candidates is None: n_candidates = n_rows if candidate_ids is None else ops.shape(candidate_ids)[0]
+    keep = ops.not_equal(ops.arange(n_rows)[:, None], ops.arange(n_candidates)[None, :])
+    if item_ids is None: return keep
+    same_item = ops.equal(ops.cast(item_ids, "int32")[:, None], ops.cast(candidate_ids, "int32")[None, :])
+    return ops.logical_and(keep, ops.logical_not(same_item))
+
+# %% ../nbs/03_loss_derivation.ipynb #268ecc45
+def _check_extra_negatives(extra_items, item_ids, extra_ids, item_logq, extra_logq) -> None:
     if extra_items is None and (extra_logq is not None or extra_ids is not None):
         raise ValueError("extra_logq / extra_ids describe extra negatives: pass extra_items too.")
     if extra_items is not None and (item_logq is None) != (extra_logq is None):
@@ -61,13 +78,35 @@ def _check_in_batch_args(user, item, item_logq, item_ids, extra_items, extra_log
     if extra_items is not None and (item_ids is None) != (extra_ids is None):
         raise ValueError("with extra negatives, pass both item_ids and extra_ids (to mask accidental hits) or neither.")
 
-def _negative_mask(n_rows, item_ids, candidate_ids, n_candidates):
-    "True where candidate j is a negative for row i: not the positive (j = i) and, with ids, not the same item."
-    rows, cols = ops.arange(n_rows), ops.arange(n_candidates)
-    keep = ops.not_equal(rows[:, None], cols[None, :])
-    if item_ids is None: return keep
-    return ops.logical_and(keep, ops.not_equal(item_ids[:, None], candidate_ids[None, :]))
+# %% ../nbs/03_loss_derivation.ipynb #a2863a7f
+def _cast_and_concatenate(head, tail, dtype):
+    "`head` then `tail` along axis 0, cast to `dtype`; no `tail`: `head` alone; no `head`: None."
+    if head is None: return None
+    head = ops.cast(head, dtype)
+    return head if tail is None else ops.concatenate([head, ops.cast(tail, dtype)], axis=0)
 
+# %% ../nbs/03_loss_derivation.ipynb #de383784
+def with_extra_negatives(items, extra_items, item_ids=None, extra_ids=None, item_logq=None, extra_logq=None):
+    "(candidates [B + M, D], candidate_ids, candidate_logq): the batch's `items` then `extra_items` (None: no extras)."
+    _check_extra_negatives(extra_items, item_ids, extra_ids, item_logq, extra_logq)
+    items = ops.convert_to_tensor(items)
+    return (_cast_and_concatenate(items, extra_items, items.dtype), _cast_and_concatenate(item_ids, extra_ids, "int32"),
+            _cast_and_concatenate(item_logq, extra_logq, items.dtype))
+
+# %% ../nbs/03_loss_derivation.ipynb #bdc2ae99
+def mixture_logq(q_batch, q_extra, batch_size: int, num_extra: int):
+    "log Q(j) of the mixed-negatives proposal Q = (B·q_batch + M·q_extra) / (B + M), for each candidate's two probabilities."
+    q_batch = ops.convert_to_tensor(q_batch)
+    q_extra = ops.convert_to_tensor(q_extra, dtype=q_batch.dtype)
+    return ops.log((batch_size * q_batch + num_extra * q_extra) / (batch_size + num_extra))
+
+# %% ../nbs/03_loss_derivation.ipynb #abe19f58
+def _check_same_batch_size(user, item) -> None:
+    if user.shape[0] is not None and item.shape[0] is not None and user.shape[0] != item.shape[0]:
+        raise ValueError(f"user and item must have the same batch size (row i of each is a positive pair), "
+                         f"got {user.shape[0]} and {item.shape[0]}.")
+
+# %% ../nbs/03_loss_derivation.ipynb #5412ceb3
 def in_batch_softmax_loss(user, item, temperature: float = 0.1,
                           item_logq=None,     # [B] log sampling probability of each batch item (logQ correction)
                           item_ids=None,      # [B] item indices, to mask accidental hits
@@ -77,31 +116,18 @@ def in_batch_softmax_loss(user, item, temperature: float = 0.1,
                           symmetric: bool = False, # also average in the item→user softmax
                           normalize: bool = True):
     "Softmax over the batch's items (+ extra negatives) for each user `[B, D]` and positive `item` `[B, D]`: [B]."
-    _check_temperature(temperature)
     user = ops.convert_to_tensor(user)
     item = ops.convert_to_tensor(item, dtype=user.dtype)
-    _check_in_batch_args(user, item, item_logq, item_ids, extra_items, extra_logq, extra_ids)
-    ids = None if item_ids is None else ops.cast(item_ids, "int32")
-    candidates, candidate_ids = item, ids
-    candidate_logq = None if item_logq is None else ops.cast(item_logq, user.dtype)
-    if extra_items is not None:
-        candidates = ops.concatenate([item, ops.cast(extra_items, user.dtype)], axis=0)
-        if ids is not None: candidate_ids = ops.concatenate([ids, ops.cast(extra_ids, "int32")], axis=0)
-        if item_logq is not None: candidate_logq = ops.concatenate([candidate_logq, ops.cast(extra_logq, user.dtype)], axis=0)
+    _check_same_batch_size(user, item)
+    candidates, candidate_ids, candidate_logq = with_extra_negatives(item, extra_items, item_ids, extra_ids, item_logq, extra_logq)
     logits = similarity_logits(user, candidates, temperature, normalize)        # [B, B + M]
-    if candidate_logq is not None: logits = logits - candidate_logq[None, :]
+    if candidate_logq is not None: logits = logq_correction(logits, candidate_logq)
     n = ops.shape(user)[0]
-    keep = _negative_mask(n, ids, candidate_ids, ops.shape(candidates)[0])
+    keep = negative_mask(n, item_ids, candidate_ids, ops.shape(candidates)[0])
     pos = ops.diagonal(logits)
     loss = info_nce_loss(pos, logits, keep)
     if not symmetric: return loss
     return (loss + info_nce_loss(pos, ops.transpose(logits[:, :n]), keep[:, :n])) / 2
-
-def mixture_logq(q_batch, q_extra, batch_size: int, num_extra: int):
-    "log Q(j) of the mixed-negatives proposal Q = (B·q_batch + M·q_extra) / (B + M), for each candidate's two probabilities."
-    q_batch = ops.convert_to_tensor(q_batch)
-    q_extra = ops.convert_to_tensor(q_extra, dtype=q_batch.dtype)
-    return ops.log((batch_size * q_batch + num_extra * q_extra) / (batch_size + num_extra))
 
 # %% ../nbs/03_loss_derivation.ipynb #c394f941
 def multi_positive_softmax_loss(logits, positives, mask=None):
@@ -119,6 +145,7 @@ def multi_positive_softmax_loss(logits, positives, mask=None):
     mean_pos = ops.sum(positives * logits, axis=-1) / ops.maximum(n_pos, 1)
     return ops.where(n_pos > 0, lse - mean_pos, ops.zeros_like(lse))
 
+# %% ../nbs/03_loss_derivation.ipynb #28ce6f24
 def full_softmax_loss(user, all_items, positives, temperature: float = 0.2, normalize: bool = True,
                       mask=None): # [N] bool, False drops a column (e.g. the OOV item 0)
     "Softmax over the whole catalogue `all_items` [N, D] for each user [B, D], averaged over the multi-hot `positives` [B, N]: [B]."
@@ -137,6 +164,7 @@ class MultiPositiveSoftmaxLoss(keras.losses.Loss):
 
     def get_config(self) -> dict: return {**super().get_config(), "mask": self.mask}
 
+# %% ../nbs/03_loss_derivation.ipynb #f51e8722
 @keras.saving.register_keras_serializable(package="contrastrec")
 class InBatchSoftmaxLoss(keras.losses.Loss):
     "`in_batch_softmax_loss` as a Keras loss: `y_true` item indices [B], `y_pred` stacked (user, item) embeddings [B, 2, D]."
@@ -172,19 +200,24 @@ def alignment(u, v, alpha: float = 2.0, normalize: bool = True):
     if normalize: u, v = ops.normalize(u, axis=-1), ops.normalize(v, axis=-1)
     return ops.mean(ops.power(ops.sum(ops.square(u - v), axis=-1), alpha / 2))
 
+# %% ../nbs/03_loss_derivation.ipynb #0af438d2
+def _pairwise_sq_distances(x):
+    "[n, n] squared Euclidean distances between the rows of `x`, clipped at 0 against rounding."
+    sq_norms = ops.sum(ops.square(x), axis=-1)
+    return ops.maximum(sq_norms[:, None] + sq_norms[None, :] - 2 * ops.matmul(x, ops.transpose(x)), 0)
+
+# %% ../nbs/03_loss_derivation.ipynb #c7b317d9
 def uniformity(x, t: float = 2.0, normalize: bool = True):
     "`log mean exp(−t ‖f(x_i) − f(x_j)‖²)` over the distinct pairs i < j of rows of `x`: a scalar, lower is more uniform."
     x = ops.convert_to_tensor(x)
     if x.shape[0] is not None and x.shape[0] < 2: raise ValueError("uniformity needs at least 2 rows (it averages over pairs).")
     if normalize: x = ops.normalize(x, axis=-1)
-    sq_norms = ops.sum(ops.square(x), axis=-1)
-    sq_dist = ops.maximum(sq_norms[:, None] + sq_norms[None, :] - 2 * ops.matmul(x, ops.transpose(x)), 0)
     n = ops.shape(x)[0]
     rows = ops.arange(n)
     upper = ops.less(rows[:, None], rows[None, :])
-    n_pairs = ops.cast(n * (n - 1) // 2, x.dtype)
-    return ops.logsumexp(_masked(-t * sq_dist, upper)) - ops.log(n_pairs)
+    return ops.logsumexp(_masked(-t * _pairwise_sq_distances(x), upper)) - ops.log(ops.cast(n * (n - 1) // 2, x.dtype))
 
+# %% ../nbs/03_loss_derivation.ipynb #d2d58443
 def directau_loss(u, v, gamma: float = 1.0, normalize: bool = True):
     "DirectAU: `alignment(u, v) + gamma · (uniformity(u) + uniformity(v)) / 2` for a batch of positive pairs: a scalar."
     return alignment(u, v, normalize=normalize) + gamma * (uniformity(u, normalize=normalize) + uniformity(v, normalize=normalize)) / 2

@@ -8,8 +8,9 @@ from hypothesis.extra.numpy import arrays
 from keras import ops
 
 from contrastrec.losses import (InBatchSoftmaxLoss, MultiPositiveSoftmaxLoss, alignment, bpr_loss, directau_loss,
-                                full_softmax_loss, in_batch_softmax_loss, info_nce_loss, info_nce_views, mixture_logq,
-                                multi_positive_softmax_loss, similarity_logits, uniformity)
+                                full_softmax_loss, in_batch_softmax_loss, info_nce_loss, info_nce_views, logq_correction,
+                                mixture_logq, multi_positive_softmax_loss, negative_mask, similarity_logits, uniformity,
+                                with_extra_negatives)
 from contrastrec.towers import perturb_embeddings
 
 # Reproducible and quick: the same examples on every run, no example database written into the tree.
@@ -88,6 +89,25 @@ def test_in_batch_softmax(rng, logq, ids, extra, symmetric, normalize):
     expected = ref_in_batch(u, v, 0.2, kw["item_logq"], kw["item_ids"], kw["extra_items"],
                             extra_logq if extra else None, kw["extra_ids"], symmetric, normalize)
     assert np.allclose(in_batch_softmax_loss(u, v, 0.2, **kw), expected)
+
+
+def test_in_batch_steps_compose_to_the_loss(rng):
+    B, M, D = 5, 2, 4
+    u, v, e = rng.normal(size=(B, D)), rng.normal(size=(B, D)), rng.normal(size=(M, D))
+    ids, extra_ids = np.array([1, 2, 1, 3, 4]), np.array([2, 9])
+    logq, extra_logq = np.log(rng.uniform(0.05, 0.3, B)), np.log([0.1, 0.2])
+    candidates, candidate_ids, candidate_logq = with_extra_negatives(v, e, ids, extra_ids, logq, extra_logq)
+    assert np.allclose(candidates, np.concatenate([v, e])) and np_(candidate_ids).tolist() == [1, 2, 1, 3, 4, 2, 9]
+    logits = logq_correction(similarity_logits(u, candidates, 0.2), candidate_logq)
+    assert np.allclose(logits, ref_unit(u) @ ref_unit(np.concatenate([v, e])).T / 0.2 - np.concatenate([logq, extra_logq]))
+    keep = ops.convert_to_numpy(negative_mask(B, ids, candidate_ids))
+    cid = np_(candidate_ids)
+    assert keep.tolist() == [[j != i and cid[j] != ids[i] for j in range(B + M)] for i in range(B)]
+    expected = ref_in_batch(u, v, 0.2, logq, ids, e, extra_logq, extra_ids)
+    assert np.allclose(info_nce_loss(ops.diagonal(logits), logits, keep), expected)
+    assert with_extra_negatives(v, None)[1:] == (None, None)
+    assert ops.convert_to_numpy(negative_mask(2, n_candidates=3)).tolist() == [[False, True, True], [True, False, True]]
+    with pytest.raises(ValueError, match="needs item_ids"): negative_mask(B, candidate_ids=cid)
 
 
 def test_full_softmax_multi_positive(rng):
