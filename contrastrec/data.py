@@ -23,6 +23,8 @@ from typing import Iterable, Sequence
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
+import tensorflow as tf
+from fastcore.basics import patch
 
 # %% auto #0
 __all__ = ['ML100K_URL', 'ML100K_FILES', 'ML100K_COUNTS', 'SPLIT_MODES', 'SPLIT_PARTS', 'BENCHMARK_SPLITS', 'FEATURE_SPECS',
@@ -32,14 +34,15 @@ __all__ = ['ML100K_URL', 'ML100K_FILES', 'ML100K_COUNTS', 'SPLIT_MODES', 'SPLIT_
            'split_interactions', 'split_file', 'load_split', 'save_split', 'make_ml100k_v1', 'check_benchmark_folder',
            'load_benchmark_split', 'Vocabulary', 'tokenize', 'CategoricalSpec', 'NumericSpec', 'BucketSpec',
            'MultiHotSpec', 'spec_to_config', 'spec_from_config', 'fit_spec', 'EncodedDataset', 'encode',
-           'history_table', 'feature_tables', 'pair_dataset', 'user_dataset', 'item_frequencies', 'sample_items',
-           'sampling_distribution']
+           'history_table', 'feature_tables', 'pair_dataset', 'user_dataset', 'item_frequencies',
+           'sampling_distribution', 'sample_items']
 
 # %% ../nbs/01_data_prep.ipynb #871660fa
 ML100K_URL = "https://files.grouplens.org/datasets/movielens/ml-100k.zip"
 ML100K_FILES = ("u.data", "u.item", "u.user", "u.genre", "u.occupation")
 ML100K_COUNTS = {"interactions": 100_000, "users": 943, "items": 1_682}
 
+# %% ../nbs/01_data_prep.ipynb #cd1e128d
 class DataUnavailableError(RuntimeError):
     "The dataset could not be found, downloaded or verified; the message says what to do."
 
@@ -50,8 +53,9 @@ def default_cache_dir() -> Path:
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(base).expanduser() / "contrastrec"
 
-# %% ../nbs/01_data_prep.ipynb #3caba712
+# %% ../nbs/01_data_prep.ipynb #9c9acb25
 def _progress(done: int, total: int | None, width: int = 30) -> None:
+    "Draw a progress bar of `done` of `total` bytes on stderr (only the finished bar when stderr is not a terminal)."
     if not sys.stderr.isatty() and total and done < total: return
     if total:
         filled = int(width * done / total)
@@ -60,6 +64,18 @@ def _progress(done: int, total: int | None, width: int = 30) -> None:
     if total is None or done >= total: sys.stderr.write("\n")
     sys.stderr.flush()
 
+# %% ../nbs/01_data_prep.ipynb #2e4a79e9
+def _copy_response(resp, out, progress: bool) -> tuple[int, int | None]:
+    "Copy the body of the response `resp` into the file `out`: (bytes copied, bytes announced by `Content-Length` or None)."
+    total = int(resp.headers["Content-Length"]) if resp.headers.get("Content-Length") else None
+    done = 0
+    while chunk := resp.read(1 << 16):
+        out.write(chunk)
+        done += len(chunk)
+        if progress: _progress(done, total)
+    return done, total
+
+# %% ../nbs/01_data_prep.ipynb #3caba712
 def download_file(url: str, dest: str | Path, timeout: float = 10.0, progress: bool = True) -> Path:
     "Download `url` to `dest` atomically (temp file, then rename); raise `DataUnavailableError` on failure."
     dest = Path(dest)
@@ -67,13 +83,7 @@ def download_file(url: str, dest: str | Path, timeout: float = 10.0, progress: b
     fd, tmp = tempfile.mkstemp(prefix=dest.name + ".", suffix=".part", dir=dest.parent)
     try:
         with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as resp:
-            total = resp.headers.get("Content-Length")
-            total = int(total) if total else None
-            done = 0
-            while chunk := resp.read(1 << 16):
-                out.write(chunk)
-                done += len(chunk)
-                if progress: _progress(done, total)
+            done, total = _copy_response(resp, out, progress)
         if total is not None and done != total:
             raise DataUnavailableError(f"Download of {url} is truncated: got {done} of {total} bytes. "
                                        "Try again, or download the file by hand and pass its path.")
@@ -85,12 +95,34 @@ def download_file(url: str, dest: str | Path, timeout: float = 10.0, progress: b
     finally:
         if os.path.exists(tmp): os.remove(tmp)
 
-# %% ../nbs/01_data_prep.ipynb #d79f5bad
+# %% ../nbs/01_data_prep.ipynb #90206d9d
 def _ml100k_root(folder: Path) -> Path | None:
+    "`folder` or `folder/ml-100k`, whichever holds every file of `ML100K_FILES` (None if neither does)."
     for cand in (folder, folder / "ml-100k"):
         if all((cand / f).is_file() for f in ML100K_FILES): return cand
     return None
 
+# %% ../nbs/01_data_prep.ipynb #9cd2e1af
+def _check_ml100k_members(zf: zipfile.ZipFile, hint: str) -> None:
+    "Raise `DataUnavailableError` (ending with `hint`) unless the open zip `zf` holds every MovieLens file, intact."
+    names = set(zf.namelist())
+    if missing := [f for f in ML100K_FILES if f"ml-100k/{f}" not in names]:
+        raise DataUnavailableError(f"{zf.filename} is not the MovieLens-100K zip: missing {missing}. {hint}")
+    if bad := zf.testzip(): raise DataUnavailableError(f"{zf.filename} is corrupt (bad CRC in {bad}). {hint}")
+
+# %% ../nbs/01_data_prep.ipynb #25a79035
+def _extract_atomically(zf: zipfile.ZipFile, dest_dir: Path) -> Path:
+    "Extract the MovieLens files of `zf` into a temporary folder, then rename it to `dest_dir/ml-100k` (replacing any)."
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    tmp, target = Path(tempfile.mkdtemp(prefix="ml-100k.", dir=dest_dir)), dest_dir / "ml-100k"
+    try:
+        zf.extractall(tmp, members=[f"ml-100k/{f}" for f in ML100K_FILES])
+        if target.exists(): shutil.rmtree(target)
+        os.replace(tmp / "ml-100k", target)
+    finally: shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+# %% ../nbs/01_data_prep.ipynb #d79f5bad
 def extract_ml100k_zip(zip_path: str | Path, dest_dir: str | Path) -> Path:
     "Verify the publisher's zip and extract it atomically into `dest_dir/ml-100k`."
     zip_path, dest_dir = Path(zip_path), Path(dest_dir)
@@ -98,38 +130,28 @@ def extract_ml100k_zip(zip_path: str | Path, dest_dir: str | Path) -> Path:
             "then pass its path or set CONTRASTREC_DATA to its folder.")
     try:
         with zipfile.ZipFile(zip_path) as zf:
-            names = set(zf.namelist())
-            missing = [f for f in ML100K_FILES if f"ml-100k/{f}" not in names]
-            if missing: raise DataUnavailableError(f"{zip_path} is not the MovieLens-100K zip: missing {missing}. {hint}")
-            bad = zf.testzip()
-            if bad: raise DataUnavailableError(f"{zip_path} is corrupt (bad CRC in {bad}). {hint}")
-            dest_dir.mkdir(parents=True, exist_ok=True)
-            tmp = Path(tempfile.mkdtemp(prefix="ml-100k.", dir=dest_dir))
-            try:
-                zf.extractall(tmp, members=[f"ml-100k/{f}" for f in ML100K_FILES])
-                target = dest_dir / "ml-100k"
-                if target.exists(): shutil.rmtree(target)
-                os.replace(tmp / "ml-100k", target)
-            finally: shutil.rmtree(tmp, ignore_errors=True)
+            _check_ml100k_members(zf, hint)
+            return _extract_atomically(zf, dest_dir)
     except (zipfile.BadZipFile, zlib.error, EOFError) as e:
         raise DataUnavailableError(f"{zip_path} is not a valid zip file or is corrupt ({e}). {hint}") from e
-    return dest_dir / "ml-100k"
 
-# %% ../nbs/01_data_prep.ipynb #ad011771
-def find_ml100k(path: str | Path | None = None, cache_dir: str | Path | None = None,
-                url: str = ML100K_URL, download: bool = True, timeout: float = 10.0) -> Path:
-    "Folder holding the MovieLens-100K files: from `path`, `$CONTRASTREC_DATA`, the cache, or a download."
-    cache = Path(cache_dir).expanduser() if cache_dir else default_cache_dir()
-    if path is not None:
-        path = Path(path).expanduser()
-        if path.is_dir() and (root := _ml100k_root(path)): return root
-        if path.is_file(): return extract_ml100k_zip(path, cache)
-        raise DataUnavailableError(f"{path} is neither the ml-100k folder nor its zip.")
-    if os.environ.get("CONTRASTREC_DATA"):
-        shared = Path(os.environ["CONTRASTREC_DATA"]).expanduser()
-        if root := _ml100k_root(shared): return root
-        if (shared / "ml-100k.zip").is_file(): return _ml100k_root(cache) or extract_ml100k_zip(shared / "ml-100k.zip", cache)
-        raise DataUnavailableError(f"CONTRASTREC_DATA={shared} holds neither ml-100k/ nor ml-100k.zip.")
+# %% ../nbs/01_data_prep.ipynb #c9d19d48
+def _ml100k_from_path(path: Path, cache: Path) -> Path:
+    "The MovieLens folder `path` names: a folder holding the files, or the zip (extracted into `cache`)."
+    if path.is_dir() and (root := _ml100k_root(path)): return root
+    if path.is_file(): return extract_ml100k_zip(path, cache)
+    raise DataUnavailableError(f"{path} is neither the ml-100k folder nor its zip.")
+
+# %% ../nbs/01_data_prep.ipynb #8c4abfa4
+def _ml100k_from_shared(shared: Path, cache: Path) -> Path:
+    "The MovieLens folder in the shared folder `shared`: its `ml-100k/`, or its `ml-100k.zip` extracted once into `cache`."
+    if root := _ml100k_root(shared): return root
+    if (shared / "ml-100k.zip").is_file(): return _ml100k_root(cache) or extract_ml100k_zip(shared / "ml-100k.zip", cache)
+    raise DataUnavailableError(f"CONTRASTREC_DATA={shared} holds neither ml-100k/ nor ml-100k.zip.")
+
+# %% ../nbs/01_data_prep.ipynb #7f10d14a
+def _ml100k_from_cache(cache: Path, url: str, download: bool, timeout: float) -> Path:
+    "The MovieLens folder in `cache`, downloaded from `url` and extracted there first if needed (and `download` allows)."
     if root := _ml100k_root(cache): return root
     if not download:
         raise DataUnavailableError(f"MovieLens-100K is not in {cache} and download=False. "
@@ -140,6 +162,15 @@ def find_ml100k(path: str | Path | None = None, cache_dir: str | Path | None = N
         zip_path.unlink(missing_ok=True)
         raise
 
+# %% ../nbs/01_data_prep.ipynb #ad011771
+def find_ml100k(path: str | Path | None = None, cache_dir: str | Path | None = None,
+                url: str = ML100K_URL, download: bool = True, timeout: float = 10.0) -> Path:
+    "Folder holding the MovieLens-100K files: from `path`, `$CONTRASTREC_DATA`, the cache, or a download."
+    cache = Path(cache_dir).expanduser() if cache_dir else default_cache_dir()
+    if path is not None: return _ml100k_from_path(Path(path).expanduser(), cache)
+    if os.environ.get("CONTRASTREC_DATA"): return _ml100k_from_shared(Path(os.environ["CONTRASTREC_DATA"]).expanduser(), cache)
+    return _ml100k_from_cache(cache, url, download, timeout)
+
 # %% ../nbs/01_data_prep.ipynb #c4c27be7
 @dataclass
 class RecData:
@@ -148,42 +179,64 @@ class RecData:
     users: pd.DataFrame | None = None
     items: pd.DataFrame | None = None
 
-    def summary(self) -> str:
-        "A few lines describing the data: sizes, density, interactions per user and per item."
-        df = self.interactions
-        n_u, n_i = df.user_id.nunique(), df.item_id.nunique()
-        per_u, per_i = df.groupby("user_id").size(), df.groupby("item_id").size()
-        lines = [f"interactions: {len(df):,}   users: {n_u:,}   items: {n_i:,}   "
-                 f"density: {len(df) / (n_u * n_i):.2%}",
-                 f"per user: min {per_u.min()}, median {per_u.median():.0f}, max {per_u.max()}",
-                 f"per item: min {per_i.min()}, median {per_i.median():.0f}, max {per_i.max()}"]
-        if "rating" in df: lines.append("ratings: " + ", ".join(f"{k:g}: {v:,}" for k, v in df.rating.value_counts().sort_index().items()))
-        if self.users is not None: lines.append(f"user features: {', '.join(self.users.columns)}")
-        if self.items is not None: lines.append(f"item features: {', '.join(self.items.columns)}")
-        return "\n".join(lines)
+# %% ../nbs/01_data_prep.ipynb #6d414cf4
+def _spread(counts: pd.Series, what: str) -> str:
+    "One line: the minimum, median and maximum of `counts`."
+    return f"{what}: min {counts.min()}, median {counts.median():.0f}, max {counts.max()}"
 
-# %% ../nbs/01_data_prep.ipynb #b576da9e
-def _read_ml100k(root: Path) -> RecData:
-    inter = pd.read_csv(root / "u.data", sep="\t", names=["user_id", "item_id", "rating", "timestamp"],
-                        dtype={"user_id": "int64", "item_id": "int64", "rating": "float32", "timestamp": "int64"})
+# %% ../nbs/01_data_prep.ipynb #f6a6b82e
+@patch
+def summary(self: RecData) -> str:
+    "A few lines describing the data: sizes, density, interactions per user and per item."
+    df = self.interactions
+    n_u, n_i = df.user_id.nunique(), df.item_id.nunique()
+    lines = [f"interactions: {len(df):,}   users: {n_u:,}   items: {n_i:,}   density: {len(df) / (n_u * n_i):.2%}",
+             _spread(df.groupby("user_id").size(), "per user"), _spread(df.groupby("item_id").size(), "per item")]
+    if "rating" in df: lines.append("ratings: " + ", ".join(f"{k:g}: {v:,}" for k, v in df.rating.value_counts().sort_index().items()))
+    if self.users is not None: lines.append(f"user features: {', '.join(self.users.columns)}")
+    if self.items is not None: lines.append(f"item features: {', '.join(self.items.columns)}")
+    return "\n".join(lines)
+
+# %% ../nbs/01_data_prep.ipynb #78c417be
+def _read_ratings(root: Path) -> pd.DataFrame:
+    "`u.data`: one (user_id, item_id, rating, timestamp) row per interaction, in file order."
+    return pd.read_csv(root / "u.data", sep="\t", names=["user_id", "item_id", "rating", "timestamp"],
+                       dtype={"user_id": "int64", "item_id": "int64", "rating": "float32", "timestamp": "int64"})
+
+# %% ../nbs/01_data_prep.ipynb #13d1c597
+def _read_users(root: Path) -> pd.DataFrame:
+    "`u.user`: age, gender, occupation and zip code, indexed by `user_id`; gender and occupation as categories."
     users = pd.read_csv(root / "u.user", sep="|", names=["user_id", "age", "gender", "occupation", "zip"],
                         dtype={"zip": "string"}).set_index("user_id")
-    users["gender"] = users.gender.astype("category")
-    users["occupation"] = users.occupation.astype("category")
+    return users.astype({"gender": "category", "occupation": "category"})
+
+# %% ../nbs/01_data_prep.ipynb #a0f7d7f7
+def _release_year(raw: pd.DataFrame) -> pd.Series:
+    "Year of each `release_date` (as `%d-%b-%Y`), else of the `(year)` ending the `title`; nullable `Int64`."
+    year = pd.to_datetime(raw.release_date, format="%d-%b-%Y", errors="coerce").dt.year
+    return year.fillna(raw.title.str.extract(r"\((\d{4})\)\s*$")[0].astype(float)).astype("Int64")
+
+# %% ../nbs/01_data_prep.ipynb #317e17a2
+def _genre_lists(flags: pd.DataFrame) -> list[list[str]]:
+    "For each row of 0/1 genre `flags`, the names of the flags that are set (`unknown` is no genre: [])."
+    flags = flags.drop(columns="unknown", errors="ignore").astype(bool)
+    return [list(flags.columns[row]) for row in flags.to_numpy()]
+
+# %% ../nbs/01_data_prep.ipynb #d3941f41
+def _read_items(root: Path) -> pd.DataFrame:
+    "`u.item` (latin-1): title, release year and genre list of each movie, indexed by `item_id`."
     genres = pd.read_csv(root / "u.genre", sep="|", names=["genre", "idx"]).dropna().genre.tolist()
     cols = ["item_id", "title", "release_date", "video_release_date", "imdb_url"] + genres
     raw = pd.read_csv(root / "u.item", sep="|", names=cols, encoding="latin-1").set_index("item_id")
-    year = pd.to_datetime(raw.release_date, format="%d-%b-%Y", errors="coerce").dt.year
-    year = year.fillna(raw.title.str.extract(r"\((\d{4})\)\s*$")[0].astype(float)).astype("Int64")
-    flags = raw[[g for g in genres if g != "unknown"]].astype(bool)
-    items = pd.DataFrame({"title": raw.title.astype("string"), "release_year": year,
-                          "genres": [list(flags.columns[row]) for row in flags.to_numpy()]}, index=raw.index)
-    return RecData(inter, users, items)
+    return pd.DataFrame({"title": raw.title.astype("string"), "release_year": _release_year(raw),
+                         "genres": _genre_lists(raw[genres])}, index=raw.index)
 
+# %% ../nbs/01_data_prep.ipynb #b576da9e
 def load_movielens_100k(path: str | Path | None = None, cache_dir: str | Path | None = None,
                         url: str = ML100K_URL, download: bool = True, timeout: float = 10.0) -> RecData:
     "Load MovieLens-100K (downloading it once into the cache if needed) and verify its counts."
-    data = _read_ml100k(find_ml100k(path, cache_dir, url, download, timeout))
+    root = find_ml100k(path, cache_dir, url, download, timeout)
+    data = RecData(_read_ratings(root), _read_users(root), _read_items(root))
     got = {"interactions": len(data.interactions), "users": data.interactions.user_id.nunique(),
            "items": data.interactions.item_id.nunique()}
     if got != ML100K_COUNTS:
@@ -191,17 +244,18 @@ def load_movielens_100k(path: str | Path | None = None, cache_dir: str | Path | 
                                    "Delete the cache folder and download again.")
     return data
 
-# %% ../nbs/01_data_prep.ipynb #30d29317
-_ID_COLS = ("user_id", "item_id")
-
+# %% ../nbs/01_data_prep.ipynb #952d6698
 def _check_ids(df: pd.DataFrame, where: str) -> None:
-    missing = [c for c in _ID_COLS if c not in df.columns]
+    "Raise a `ValueError` naming `where` unless `df` has `user_id` and `item_id` columns without missing values."
+    missing = [c for c in ("user_id", "item_id") if c not in df.columns]
     if missing: raise ValueError(f"{where} is missing column(s) {missing}; it has {list(df.columns)}. "
                                  "Rename your columns to user_id and item_id.")
-    for c in _ID_COLS:
+    for c in ("user_id", "item_id"):
         if n := int(df[c].isna().sum()): raise ValueError(f"{where}: {n} row(s) have a missing {c}; drop or fill them first.")
 
+# %% ../nbs/01_data_prep.ipynb #0d39bf7e
 def _numeric_column(df: pd.DataFrame, col: str, where: str) -> pd.Series:
+    "Column `col` of `df` as numbers (missing values stay missing); a `ValueError` shows a value that is not one."
     values = pd.to_numeric(df[col], errors="coerce")
     bad = values.isna() & df[col].notna()
     if bad.any():
@@ -209,26 +263,30 @@ def _numeric_column(df: pd.DataFrame, col: str, where: str) -> pd.Series:
                          f"e.g. {df[col][bad].iloc[0]!r}; convert them to numbers first.")
     return values
 
+# %% ../nbs/01_data_prep.ipynb #1ae5f28e
+def _typed_columns(df: pd.DataFrame, where: str) -> pd.DataFrame:
+    "`df` with a float32 `rating` and an int64 `timestamp` (float while some are missing), where it has them."
+    if "rating" in df: df = df.assign(rating=_numeric_column(df, "rating", where).astype("float32"))
+    if "timestamp" in df:
+        stamps = _numeric_column(df, "timestamp", where)
+        df = df.assign(timestamp=stamps.astype("int64") if stamps.notna().all() else stamps)
+    return df
+
+# %% ../nbs/01_data_prep.ipynb #d9385913
 def _dedupe(df: pd.DataFrame, duplicates: str, where: str) -> pd.DataFrame:
-    dup = df.duplicated(list(_ID_COLS), keep=False)
-    if not dup.any(): return df
-    n = int(df.duplicated(list(_ID_COLS)).sum())
+    "`df` with one row per (user_id, item_id): an error (`duplicates='error'`), or the 'first' / 'last' (by timestamp), with a warning."
+    pair = ["user_id", "item_id"]
+    if not df.duplicated(pair).any(): return df
+    n = int(df.duplicated(pair).sum())
     if duplicates == "error":
         raise ValueError(f"{where}: {n} duplicate (user_id, item_id) pair(s). Keep one row per pair with duplicates='first' "
                          "or 'last' (on the command line: --duplicates first|last).")
     if duplicates not in ("first", "last"): raise ValueError(f"duplicates must be 'error', 'first' or 'last', not {duplicates!r}")
     if "timestamp" in df: df = df.sort_values("timestamp", kind="stable")
     warnings.warn(f"{where}: removed {n} duplicate (user_id, item_id) pair(s), keeping the {duplicates}.")
-    return df.drop_duplicates(list(_ID_COLS), keep=duplicates).sort_index()
+    return df.drop_duplicates(pair, keep=duplicates).sort_index()
 
-def _feature_table(table: pd.DataFrame | str | Path | None, id_col: str) -> pd.DataFrame | None:
-    if table is None: return None
-    if not isinstance(table, pd.DataFrame): table = read_table(table)
-    if id_col in table.columns: table = table.set_index(id_col)
-    if table.index.has_duplicates: raise ValueError(f"feature table has duplicate {id_col} values; keep one row per id.")
-    table.index.name = id_col
-    return table
-
+# %% ../nbs/01_data_prep.ipynb #a3ba104e
 def read_table(path: str | Path) -> pd.DataFrame:
     "Read a CSV (`.csv`) or tab-separated (`.tsv`, `.txt`) file with a header row."
     path = Path(path)
@@ -236,22 +294,28 @@ def read_table(path: str | Path) -> pd.DataFrame:
     try: return pd.read_csv(path, sep="," if path.suffix.lower() == ".csv" else "\t")
     except pd.errors.EmptyDataError as e: raise ValueError(f"{path} is empty; it needs a header row (user_id, item_id, ...).") from e
 
+# %% ../nbs/01_data_prep.ipynb #67b7efe7
+def _feature_table(table: pd.DataFrame | str | Path | None, id_col: str) -> pd.DataFrame | None:
+    "A user or item feature table (a frame or a file) indexed by `id_col`, one row per id; None stays None."
+    if table is None: return None
+    if not isinstance(table, pd.DataFrame): table = read_table(table)
+    if id_col in table.columns: table = table.set_index(id_col)
+    if table.index.has_duplicates: raise ValueError(f"feature table has duplicate {id_col} values; keep one row per id.")
+    return table.rename_axis(id_col)
+
+# %% ../nbs/01_data_prep.ipynb #30d29317
 def from_frames(interactions: pd.DataFrame | str | Path, users: pd.DataFrame | str | Path | None = None,
                 items: pd.DataFrame | str | Path | None = None, duplicates: str = "error") -> RecData:
     "Validate your own interactions (and optional user/item feature tables) into a `RecData`."
     where = "interactions" if isinstance(interactions, pd.DataFrame) else str(interactions)
-    df = interactions.copy() if isinstance(interactions, pd.DataFrame) else read_table(interactions)
+    df = interactions if isinstance(interactions, pd.DataFrame) else read_table(interactions)
     _check_ids(df, where)
-    for col in ("rating", "timestamp"):
-        if col in df: df[col] = _numeric_column(df, col, where)
-    if "rating" in df: df["rating"] = df.rating.astype("float32")
-    if "timestamp" in df and df.timestamp.notna().all(): df["timestamp"] = df.timestamp.astype("int64")
-    df = _dedupe(df.reset_index(drop=True), duplicates, where)
+    df = _dedupe(_typed_columns(df, where).reset_index(drop=True), duplicates, where)
     if df.empty: raise ValueError(f"{where} has no interactions.")
     keep = [c for c in ("user_id", "item_id", "rating", "timestamp") if c in df]
     return RecData(df[keep].reset_index(drop=True), _feature_table(users, "user_id"), _feature_table(items, "item_id"))
 
-# %% ../nbs/01_data_prep.ipynb #57a01c9c
+# %% ../nbs/01_data_prep.ipynb #b3bcdff3
 def to_implicit(interactions: pd.DataFrame, threshold: float | None = None) -> pd.DataFrame:
     "Keep interactions as positives: all of them, or those with `rating >= threshold`."
     if threshold is None: return interactions.copy()
@@ -260,6 +324,7 @@ def to_implicit(interactions: pd.DataFrame, threshold: float | None = None) -> p
     if out.empty: raise ValueError(f"no interaction has rating >= {threshold}.")
     return out.reset_index(drop=True)
 
+# %% ../nbs/01_data_prep.ipynb #4d6096a7
 def k_core(interactions: pd.DataFrame, k: int = 5, max_rounds: int = 100) -> pd.DataFrame:
     "Repeatedly drop users and items with fewer than `k` interactions until none remain."
     df = interactions
@@ -278,28 +343,29 @@ class Split:
     valid: pd.DataFrame | None
     test: pd.DataFrame | None = None
 
-    def parts(self) -> dict[str, pd.DataFrame]:
-        "The non-empty parts by name."
-        return {k: v for k, v in (("train", self.train), ("valid", self.valid), ("test", self.test)) if v is not None}
+# %% ../nbs/01_data_prep.ipynb #5bcbea6e
+@patch
+def parts(self: Split) -> dict[str, pd.DataFrame]:
+    "The parts that are present, by name."
+    return {k: v for k, v in (("train", self.train), ("valid", self.valid), ("test", self.test)) if v is not None}
 
-    def sizes(self) -> dict[str, int]:
-        "Number of rows of each part."
-        return {k: len(v) for k, v in self.parts().items()}
+# %% ../nbs/01_data_prep.ipynb #c96ccfe6
+@patch
+def sizes(self: Split) -> dict[str, int]:
+    "Number of rows of each part."
+    return {k: len(v) for k, v in self.parts().items()}
 
-    def for_refit(self) -> Split:
-        "Train + valid as the training part, no valid part, test unchanged: the split a final model is refitted on."
-        if self.valid is None: raise ValueError("this split has no valid part to merge into train.")
-        return Split(pd.concat([self.train, self.valid], ignore_index=True), None, self.test)
-
-def _cut(df: pd.DataFrame, order_key: np.ndarray, n_valid: np.ndarray, n_test: np.ndarray) -> Split:
-    "Cut each user's rows, ordered by `order_key`, into train | valid | test from the end."
+# %% ../nbs/01_data_prep.ipynb #92c80db8
+def _cut(df: pd.DataFrame, order_key: np.ndarray, n_valid: pd.Series, n_test: pd.Series) -> Split:
+    "Order each user's rows by `order_key` and cut the last `n_test[user]` off as test, the `n_valid[user]` before as valid."
     df = df.assign(_key=order_key).sort_values(["user_id", "_key"], kind="stable")
     rank_from_end = df.groupby("user_id").cumcount(ascending=False).to_numpy()
-    nt, nv = n_test[df.user_id.to_numpy()], n_valid[df.user_id.to_numpy()]
+    nt, nv = n_test.loc[df.user_id].to_numpy(), n_valid.loc[df.user_id].to_numpy()
     part = np.where(rank_from_end < nt, 2, np.where(rank_from_end < nt + nv, 1, 0))
     df = df.drop(columns="_key")
     return Split(*(df[part == p].sort_index().reset_index(drop=True) for p in range(3)))
 
+# %% ../nbs/01_data_prep.ipynb #99cf07c7
 def split_random(interactions: pd.DataFrame, valid: float = 0.1, test: float = 0.1, seed: int = 0) -> Split:
     "Per-user random split: each user's interactions shuffled with `seed`, cut into train/valid/test fractions."
     if not (0 <= valid < 1 and 0 <= test < 1 and valid + test < 1): raise ValueError("valid and test must be fractions summing below 1.")
@@ -309,6 +375,7 @@ def split_random(interactions: pd.DataFrame, valid: float = 0.1, test: float = 0
     key = np.random.default_rng(seed).random(len(interactions))
     return _cut(interactions, key, n_valid, n_test)
 
+# %% ../nbs/01_data_prep.ipynb #9e0937d2
 def split_leave_last(interactions: pd.DataFrame, n: int = 1) -> Split:
     "Per-user temporal split: each user's last `n` interactions are test, the `n` before them valid."
     if "timestamp" not in interactions: raise ValueError("a temporal split needs a timestamp column.")
@@ -317,6 +384,7 @@ def split_leave_last(interactions: pd.DataFrame, n: int = 1) -> Split:
     n_valid = np.minimum(n, np.maximum(size - 1 - n_test, 0))
     return _cut(interactions, interactions.timestamp.to_numpy(), n_valid, n_test)
 
+# %% ../nbs/01_data_prep.ipynb #4f313f2b
 def split_global_time(interactions: pd.DataFrame, valid: float = 0.1, test: float = 0.1) -> Split:
     "Global temporal split: the latest `test` fraction of all interactions is test, the `valid` before it valid."
     if "timestamp" not in interactions: raise ValueError("a temporal split needs a timestamp column.")
@@ -325,9 +393,7 @@ def split_global_time(interactions: pd.DataFrame, valid: float = 0.1, test: floa
     parts = (t <= t_valid, (t > t_valid) & (t <= t_test), t > t_test)
     return Split(*(interactions[m].reset_index(drop=True) for m in parts))
 
-# %% ../nbs/01_data_prep.ipynb #d79cb9ea
-SPLIT_MODES = ("random", "leave-last", "temporal")
-
+# %% ../nbs/01_data_prep.ipynb #dcbbf443
 def split_interactions(interactions: pd.DataFrame, mode: str = "random", valid: float = 0.1, test: float = 0.1,
                        last: int = 1, seed: int = 0) -> Split:
     "Split by protocol name: 'random' (per user, fractions), 'leave-last' (per user, the last `last`), 'temporal' (global time)."
@@ -336,9 +402,13 @@ def split_interactions(interactions: pd.DataFrame, mode: str = "random", valid: 
     if mode == "temporal": return split_global_time(interactions, valid, test)
     raise ValueError(f"split mode must be one of {SPLIT_MODES}, not {mode!r}.")
 
+# %% ../nbs/01_data_prep.ipynb #906943a1
+SPLIT_MODES = ("random", "leave-last", "temporal")
+
 # %% ../nbs/01_data_prep.ipynb #3d326f78
 SPLIT_PARTS = ("train", "valid", "test")
 
+# %% ../nbs/01_data_prep.ipynb #e8f5f223
 def split_file(folder: Path, part: str) -> Path | None:
     "The file of `part` in a split folder, `<part>.tsv` or `<part>.csv` (None if neither exists)."
     found = [p for p in (folder / f"{part}.tsv", folder / f"{part}.csv") if p.is_file()]
@@ -383,13 +453,14 @@ def make_ml100k_v1(interactions: pd.DataFrame) -> Split:
             part.append(chunk)
     return Split(*(pd.concat(p).sort_values(["user_id", "item_id"]).reset_index(drop=True) for p in parts))
 
-# %% ../nbs/01_data_prep.ipynb #9b6ad4ce
+# %% ../nbs/01_data_prep.ipynb #da3954c3
 BENCHMARK_SPLITS = {
     "ml100k-v1": (make_ml100k_v1, {"train": "837b2a75d650e388720ff73982f0a09b59d788f51e50bc346302993121721a53",
                                    "valid": "a2be2542be2690821bc92cc1d610ea4eb15d3dcdefe42eb6827b39fe4e9a3da4",
                                    "test": "7939e88dc4f73092e7e224ae6eb0976e7edc0a7a2091301876d9645b72123bce"}),
 }
 
+# %% ../nbs/01_data_prep.ipynb #1ed607c1
 def check_benchmark_folder(folder: Path, name: str) -> None:
     "Raise `DataUnavailableError` unless `folder` holds the files of benchmark `name` with their published SHA-256."
     for part, digest in BENCHMARK_SPLITS[name][1].items():
@@ -398,6 +469,17 @@ def check_benchmark_folder(folder: Path, name: str) -> None:
         if hashlib.sha256(path.read_bytes()).hexdigest() != digest:
             raise DataUnavailableError(f"{path} is not the published {name} file (its SHA-256 differs); delete {folder} "
                                        "and call load_benchmark_split again to rebuild it from MovieLens-100K.")
+
+# %% ../nbs/01_data_prep.ipynb #66769513
+def _benchmark_in_cache(name: str, cache_dir: str | Path | None, movielens: str | Path | None) -> Path:
+    "The cache folder of benchmark `name`, rebuilt from MovieLens-100K when it is missing or fails its checksums."
+    cache = (Path(cache_dir).expanduser() if cache_dir else default_cache_dir()) / "benchmarks" / name
+    try: check_benchmark_folder(cache, name)
+    except DataUnavailableError:
+        shutil.rmtree(cache, ignore_errors=True)
+        save_split(BENCHMARK_SPLITS[name][0](load_movielens_100k(movielens, cache_dir).interactions), cache)
+        check_benchmark_folder(cache, name)
+    return cache
 
 # %% ../nbs/01_data_prep.ipynb #69a7bbe0
 def load_benchmark_split(name: str = "ml100k-v1",  # a key of `BENCHMARK_SPLITS`
@@ -408,16 +490,16 @@ def load_benchmark_split(name: str = "ml100k-v1",  # a key of `BENCHMARK_SPLITS`
     "A published benchmark split, verified by SHA-256: from `folder`, `$CONTRASTREC_BENCHMARKS/<name>`, or the cache (rebuilt there if needed)."
     if name not in BENCHMARK_SPLITS: raise ValueError(f"unknown benchmark split {name!r}; known: {sorted(BENCHMARK_SPLITS)}.")
     if folder is None and os.environ.get("CONTRASTREC_BENCHMARKS"): folder = Path(os.environ["CONTRASTREC_BENCHMARKS"]) / name
-    if folder is not None:
-        check_benchmark_folder(Path(folder).expanduser(), name)
-        return load_split(Path(folder).expanduser())
-    cache = (Path(cache_dir).expanduser() if cache_dir else default_cache_dir()) / "benchmarks" / name
-    try: check_benchmark_folder(cache, name)
-    except DataUnavailableError:
-        shutil.rmtree(cache, ignore_errors=True)
-        save_split(BENCHMARK_SPLITS[name][0](load_movielens_100k(movielens, cache_dir).interactions), cache)
-        check_benchmark_folder(cache, name)
-    return load_split(cache)
+    if folder is None: return load_split(_benchmark_in_cache(name, cache_dir, movielens))
+    check_benchmark_folder(Path(folder).expanduser(), name)
+    return load_split(Path(folder).expanduser())
+
+# %% ../nbs/01_data_prep.ipynb #4e4ebb52
+@patch
+def for_refit(self: Split) -> Split:
+    "Train + valid as the training part, no valid part, test unchanged: the split a final model is refitted on."
+    if self.valid is None: raise ValueError("this split has no valid part to merge into train.")
+    return Split(pd.concat([self.train, self.valid], ignore_index=True), None, self.test)
 
 # %% ../nbs/01_data_prep.ipynb #3a62a251
 class Vocabulary:
@@ -429,19 +511,31 @@ class Vocabulary:
     def __len__(self) -> int: return len(self.ids) + 1
     def __repr__(self) -> str: return f"Vocabulary({len(self.ids)} ids + OOV)"
 
-    def lookup(self, ids) -> np.ndarray:
-        "Indices of `ids` (0 for unknown ones)."
-        return (self.ids.get_indexer(pd.Index(np.asarray(ids))) + 1).astype("int32")
+# %% ../nbs/01_data_prep.ipynb #5b6dd58a
+@patch
+def lookup(self: Vocabulary, ids) -> np.ndarray:
+    "Indices of `ids` (0 for unknown ones)."
+    return (self.ids.get_indexer(pd.Index(np.asarray(ids))) + 1).astype("int32")
 
-    def id_of(self, indices) -> np.ndarray:
-        "Raw ids of `indices` (which must be in `1..n`)."
-        indices = np.asarray(indices)
-        if (indices < 1).any() or (indices >= len(self)).any(): raise ValueError("index out of range (0 is OOV and has no id).")
-        return self.ids.to_numpy()[indices - 1]
+# %% ../nbs/01_data_prep.ipynb #045a2909
+@patch
+def id_of(self: Vocabulary, indices) -> np.ndarray:
+    "Raw ids of `indices` (which must be in `1..n`)."
+    indices = np.asarray(indices)
+    if (indices < 1).any() or (indices >= len(self)).any(): raise ValueError("index out of range (0 is OOV and has no id).")
+    return self.ids.to_numpy()[indices - 1]
 
-    def get_config(self) -> dict: return {"ids": [x.item() if hasattr(x, "item") else x for x in self.ids]}
-    @classmethod
-    def from_config(cls, config: dict) -> Vocabulary: return cls(config["ids"])
+# %% ../nbs/01_data_prep.ipynb #fed441fd
+@patch
+def get_config(self: Vocabulary) -> dict:
+    "The ids as a JSON-serialisable dict (NumPy scalars become Python numbers)."
+    return {"ids": [x.item() if hasattr(x, "item") else x for x in self.ids]}
+
+# %% ../nbs/01_data_prep.ipynb #7f97b7a0
+@patch(cls_method=True)
+def from_config(cls: Vocabulary, config: dict) -> Vocabulary:
+    "The vocabulary `get_config` describes."
+    return cls(config["ids"])
 
 # %% ../nbs/01_data_prep.ipynb #49c94bb9
 def tokenize(text: str | None) -> list[str]:
@@ -449,19 +543,33 @@ def tokenize(text: str | None) -> list[str]:
     if text is None or text is pd.NA or (isinstance(text, float) and np.isnan(text)): return []
     return re.findall(r"[a-z0-9]+", re.sub(r"\(\d{4}\)\s*$", "", str(text).lower()))
 
+# %% ../nbs/01_data_prep.ipynb #67303282
 @dataclass
 class CategoricalSpec:
     "A single label per entity, embedded by index (0 = unknown)."
     name: str
     vocabulary: list
     kind = "categorical"
-    @classmethod
-    def fit(cls, name: str, values: pd.Series) -> CategoricalSpec: return cls(name, sorted(values.dropna().astype(str).unique()))
-    @property
-    def cardinality(self) -> int: return len(self.vocabulary) + 1
-    def transform(self, values: pd.Series) -> np.ndarray:
-        return (pd.Index(self.vocabulary).get_indexer(values.astype("string").fillna("")) + 1).astype("int32")
 
+# %% ../nbs/01_data_prep.ipynb #58abffc0
+@patch(cls_method=True)
+def fit(cls: CategoricalSpec, name: str, values: pd.Series) -> CategoricalSpec:
+    "The sorted labels among `values` (missing ones left out)."
+    return cls(name, sorted(values.dropna().astype(str).unique()))
+
+# %% ../nbs/01_data_prep.ipynb #94d196f4
+@patch(as_prop=True)
+def cardinality(self: CategoricalSpec) -> int:
+    "Rows of the embedding table: one per label, plus index 0 for unknown labels."
+    return len(self.vocabulary) + 1
+
+# %% ../nbs/01_data_prep.ipynb #8f997adb
+@patch
+def transform(self: CategoricalSpec, values: pd.Series) -> np.ndarray:
+    "The index in `1..n` of each label (0 for an unknown or missing one), as int32."
+    return (pd.Index(self.vocabulary).get_indexer(values.astype("string").fillna("")) + 1).astype("int32")
+
+# %% ../nbs/01_data_prep.ipynb #b0802958
 @dataclass
 class NumericSpec:
     "A number per entity, standardised with the train mean and std (missing values become 0)."
@@ -469,33 +577,53 @@ class NumericSpec:
     mean: float
     std: float
     kind = "numeric"
-    @classmethod
-    def fit(cls, name: str, values: pd.Series) -> NumericSpec:
-        v = pd.to_numeric(values, errors="coerce").astype(float)
-        if v.notna().sum() == 0: raise ValueError(f"numeric feature {name!r} has no numeric value among train entities.")
-        std = float(v.std()) if v.notna().sum() > 1 else 0.0
-        return cls(name, float(v.mean()), std if std > 0 else 1.0)
-    def transform(self, values: pd.Series) -> np.ndarray:
-        v = (pd.to_numeric(values, errors="coerce").astype(float) - self.mean) / self.std
-        return v.fillna(0.0).to_numpy("float32")
 
+# %% ../nbs/01_data_prep.ipynb #81a5cb52
+@patch(cls_method=True)
+def fit(cls: NumericSpec, name: str, values: pd.Series) -> NumericSpec:  # noqa: F811
+    "The mean and std of the numeric `values` (std 1 when there is no spread to measure)."
+    v = pd.to_numeric(values, errors="coerce").astype(float)
+    if v.notna().sum() == 0: raise ValueError(f"numeric feature {name!r} has no numeric value among train entities.")
+    std = float(v.std()) if v.notna().sum() > 1 else 0.0
+    return cls(name, float(v.mean()), std if std > 0 else 1.0)
+
+# %% ../nbs/01_data_prep.ipynb #b868ec52
+@patch
+def transform(self: NumericSpec, values: pd.Series) -> np.ndarray:  # noqa: F811
+    "Each value standardised, `(x - mean) / std`, as float32; a missing one becomes 0 (the mean)."
+    v = (pd.to_numeric(values, errors="coerce").astype(float) - self.mean) / self.std
+    return v.fillna(0.0).to_numpy("float32")
+
+# %% ../nbs/01_data_prep.ipynb #c28807c0
 @dataclass
 class BucketSpec:
     "A number per entity, bucketised at train quantiles and embedded by bucket (0 = missing)."
     name: str
     boundaries: list
     kind = "categorical"
-    @classmethod
-    def fit(cls, name: str, values: pd.Series, n_buckets: int = 8) -> BucketSpec:
-        v = pd.to_numeric(values, errors="coerce").dropna().astype(float)
-        if v.empty: raise ValueError(f"bucketised feature {name!r} has no numeric value among train entities.")
-        return cls(name, sorted(set(np.quantile(v, np.linspace(0, 1, n_buckets + 1)[1:-1]).tolist())))
-    @property
-    def cardinality(self) -> int: return len(self.boundaries) + 2
-    def transform(self, values: pd.Series) -> np.ndarray:
-        v = pd.to_numeric(values, errors="coerce").astype(float).to_numpy()
-        return np.where(np.isnan(v), 0, np.searchsorted(self.boundaries, v, side="right") + 1).astype("int32")
 
+# %% ../nbs/01_data_prep.ipynb #d6254dae
+@patch(cls_method=True)
+def fit(cls: BucketSpec, name: str, values: pd.Series, n_buckets: int = 8) -> BucketSpec:  # noqa: F811
+    "Boundaries at the inner `n_buckets`-quantiles of the numeric `values` (repeated boundaries merged)."
+    v = pd.to_numeric(values, errors="coerce").dropna().astype(float)
+    if v.empty: raise ValueError(f"bucketised feature {name!r} has no numeric value among train entities.")
+    return cls(name, sorted(set(np.quantile(v, np.linspace(0, 1, n_buckets + 1)[1:-1]).tolist())))
+
+# %% ../nbs/01_data_prep.ipynb #23f7f185
+@patch(as_prop=True)
+def cardinality(self: BucketSpec) -> int:  # noqa: F811
+    "Rows of the embedding table: one per bucket (boundaries + 1), plus index 0 for missing values."
+    return len(self.boundaries) + 2
+
+# %% ../nbs/01_data_prep.ipynb #299b7c22
+@patch
+def transform(self: BucketSpec, values: pd.Series) -> np.ndarray:  # noqa: F811
+    "The bucket of each value in `1..len(boundaries)+1` (0 for a missing one), as int32."
+    v = pd.to_numeric(values, errors="coerce").astype(float).to_numpy()
+    return np.where(np.isnan(v), 0, np.searchsorted(self.boundaries, v, side="right") + 1).astype("int32")
+
+# %% ../nbs/01_data_prep.ipynb #31c1d804
 @dataclass
 class MultiHotSpec:
     "A set of labels or text tokens per entity, as a padded index list (0 = padding) to mean-pool."
@@ -504,28 +632,43 @@ class MultiHotSpec:
     max_len: int
     text: bool = False
     kind = "multi_hot"
-    @classmethod
-    def fit(cls, name: str, values: pd.Series, text: bool = False, min_count: int = 1, max_len: int | None = None) -> MultiHotSpec:
-        lists = values.map(tokenize) if text else values
-        counts = pd.Series([t for xs in lists for t in xs], dtype=object).value_counts()
-        vocab = sorted(counts[counts >= min_count].index.astype(str))
-        return cls(name, vocab, max_len or max(1, int(lists.map(len).max())), text)
-    @property
-    def cardinality(self) -> int: return len(self.vocabulary) + 1
-    def transform(self, values: pd.Series) -> np.ndarray:
-        index = {t: i + 1 for i, t in enumerate(self.vocabulary)}
-        out = np.zeros((len(values), self.max_len), "int32")
-        for r, xs in enumerate(values.map(tokenize) if self.text else values):
-            ids = [index[t] for t in (xs if isinstance(xs, (list, tuple, np.ndarray)) else []) if t in index][: self.max_len]
-            out[r, : len(ids)] = ids
-        return out
 
+# %% ../nbs/01_data_prep.ipynb #799b75a2
+@patch(cls_method=True)
+def fit(cls: MultiHotSpec, name: str, values: pd.Series, text: bool = False, min_count: int = 1,  # noqa: F811
+        max_len: int | None = None) -> MultiHotSpec:
+    "The sorted labels (or text tokens) seen at least `min_count` times, and the longest list as `max_len` by default."
+    lists = values.map(tokenize) if text else values
+    counts = pd.Series([t for xs in lists for t in xs], dtype=object).value_counts()
+    vocab = sorted(counts[counts >= min_count].index.astype(str))
+    return cls(name, vocab, max_len or max(1, int(lists.map(len).max())), text)
+
+# %% ../nbs/01_data_prep.ipynb #f05d948a
+@patch(as_prop=True)
+def cardinality(self: MultiHotSpec) -> int:  # noqa: F811
+    "Rows of the embedding table: one per label or token, plus index 0 for padding."
+    return len(self.vocabulary) + 1
+
+# %% ../nbs/01_data_prep.ipynb #23a21b95
+@patch
+def transform(self: MultiHotSpec, values: pd.Series) -> np.ndarray:  # noqa: F811
+    "An `[n, max_len]` int32 matrix: each row the indices of its known labels or tokens, padded with 0 (extra ones cut)."
+    index = {t: i + 1 for i, t in enumerate(self.vocabulary)}
+    out = np.zeros((len(values), self.max_len), "int32")
+    for r, xs in enumerate(values.map(tokenize) if self.text else values):
+        ids = [index[t] for t in (xs if isinstance(xs, (list, tuple, np.ndarray)) else []) if t in index][: self.max_len]
+        out[r, : len(ids)] = ids
+    return out
+
+# %% ../nbs/01_data_prep.ipynb #35f0c0c0
 FEATURE_SPECS = {"categorical": CategoricalSpec, "numeric": NumericSpec, "bucket": BucketSpec, "multi_hot": MultiHotSpec}
 
+# %% ../nbs/01_data_prep.ipynb #24463b2f
 def spec_to_config(spec) -> dict:
     "A JSON-serialisable description of a feature spec."
     return {"class": type(spec).__name__, **spec.__dict__}
 
+# %% ../nbs/01_data_prep.ipynb #d116ccdb
 def spec_from_config(config: dict):
     "Rebuild a feature spec from `spec_to_config`'s output."
     config = dict(config)
@@ -536,23 +679,31 @@ def spec_from_config(config: dict):
 MOVIELENS_USER_FEATURES = {"age": "bucket", "gender": "categorical", "occupation": "categorical"}
 MOVIELENS_ITEM_FEATURES = {"genres": "multi_hot", "title": "text", "release_year": "numeric"}
 
+# %% ../nbs/01_data_prep.ipynb #f3d98c0e
 def fit_spec(name: str, kind: str, values: pd.Series):
     "Fit the feature spec of `kind` ('categorical', 'numeric', 'bucket', 'multi_hot' or 'text') on `values`."
     if kind == "text": return MultiHotSpec.fit(name, values, text=True, min_count=2)
     if kind not in FEATURE_SPECS: raise ValueError(f"unknown feature kind {kind!r}; use one of {[*FEATURE_SPECS, 'text']}.")
     return FEATURE_SPECS[kind].fit(name, values)
 
-def _encode_table(vocab: Vocabulary, table: pd.DataFrame | None, kinds: dict[str, str], what: str) -> tuple[list, dict]:
-    if not kinds: return [], {}
+# %% ../nbs/01_data_prep.ipynb #b8702a21
+def _check_feature_table(table: pd.DataFrame | None, kinds: dict[str, str], what: str) -> None:
+    "Raise a `ValueError` unless the `what` ('user' or 'item') `table` exists and has every column named in `kinds`."
     if table is None: raise ValueError(f"{what} features {list(kinds)} were requested but no {what} table was given.")
     if missing := [c for c in kinds if c not in table.columns]:
         raise ValueError(f"the {what} table has no column(s) {missing}; it has {list(table.columns)}.")
+
+# %% ../nbs/01_data_prep.ipynb #918e9447
+def _encode_table(vocab: Vocabulary, table: pd.DataFrame | None, kinds: dict[str, str], what: str) -> tuple[list, dict]:
+    "Specs of `kinds` fitted on `vocab`'s entities in `table`, and each feature's array (row `i` for index `i`, row 0 = OOV)."
+    if not kinds: return [], {}
+    _check_feature_table(table, kinds, what)
     rows = table.reindex(vocab.ids).reset_index(drop=True)  # train entities only: no valid/test-only statistics
     specs = [fit_spec(c, k, rows[c]) for c, k in kinds.items()]
-    rows.index += 1
-    rows = rows.reindex(range(len(vocab)))  # row 0 = the OOV entity, all missing
-    return specs, {sp.name: sp.transform(rows[sp.name]) for sp in specs}
+    rows = rows.set_axis(rows.index + 1).reindex(range(len(vocab)))  # row 0 = the OOV entity, all missing
+    return specs, {spec.name: spec.transform(rows[spec.name]) for spec in specs}
 
+# %% ../nbs/01_data_prep.ipynb #0f1b0e65
 @dataclass
 class EncodedDataset:
     "Vocabularies, per-entity feature arrays and index-encoded interactions, all fitted on train."
@@ -572,94 +723,127 @@ class EncodedDataset:
     @property
     def n_items(self) -> int: return len(self.item_vocab)
 
-    def matrix(self, parts: Sequence[str] = ("train",), oov: bool = True) -> sp.csr_matrix:
-        "Binary user × item matrix of the interactions in `parts`; `oov=False` leaves the OOV row and column 0 empty."
-        pairs = np.concatenate([getattr(self, p) for p in parts if getattr(self, p) is not None])
-        if not oov: pairs = pairs[(pairs > 0).all(axis=1)]  # an OOV row would mix every unknown user's items
-        m = sp.csr_matrix((np.ones(len(pairs), "float32"), (pairs[:, 0], pairs[:, 1])), shape=(self.n_users, self.n_items))
-        m.sum_duplicates(); m.data[:] = 1.0
-        return m
+# %% ../nbs/01_data_prep.ipynb #23eb855a
+@patch
+def matrix(self: EncodedDataset, parts: Sequence[str] = ("train",), oov: bool = True) -> sp.csr_matrix:
+    "Binary (sparse) user × item matrix of the interactions in `parts`; `oov=False` leaves the OOV row and column 0 empty."
+    pairs = np.concatenate([getattr(self, p) for p in parts if getattr(self, p) is not None])
+    if not oov: pairs = pairs[(pairs > 0).all(axis=1)]  # an OOV row would mix every unknown user's items
+    m = sp.csr_matrix((np.ones(len(pairs), "float32"), (pairs[:, 0], pairs[:, 1])), shape=(self.n_users, self.n_items))
+    m.sum_duplicates(); m.data[:] = 1.0
+    return m
 
-    def item_counts(self) -> np.ndarray:
-        "Number of train interactions of each item index (0 for OOV)."
-        return np.bincount(self.train[:, 1], minlength=self.n_items)
+# %% ../nbs/01_data_prep.ipynb #e66a85f7
+@patch
+def item_counts(self: EncodedDataset) -> np.ndarray:
+    "Number of train interactions of each item index (0 for OOV)."
+    return np.bincount(self.train[:, 1], minlength=self.n_items)
 
+# %% ../nbs/01_data_prep.ipynb #036266ad
+def _index_pairs(df: pd.DataFrame, user_vocab: Vocabulary, item_vocab: Vocabulary) -> np.ndarray:
+    "The (user, item) pairs of `df` as an `[n, 2]` int32 array of vocabulary indices (0 = OOV)."
+    return np.stack([user_vocab.lookup(df.user_id), item_vocab.lookup(df.item_id)], 1)
+
+# %% ../nbs/01_data_prep.ipynb #01264d93
+def _oov_report(parts: dict[str, np.ndarray]) -> dict:
+    "For each part but train: its rows, and how many have an out-of-vocabulary user or item."
+    return {k: {"rows": len(v), "oov_users": int((v[:, 0] == 0).sum()), "oov_items": int((v[:, 1] == 0).sum())}
+            for k, v in parts.items() if k != "train"}
+
+# %% ../nbs/01_data_prep.ipynb #558e38d5
 def encode(split: Split, users: pd.DataFrame | None = None, items: pd.DataFrame | None = None,
            user_features: dict[str, str] | None = None, item_features: dict[str, str] | None = None) -> EncodedDataset:
     "Fit vocabularies and feature specs on `split.train` and encode every part (OOV index 0, counted in `report`)."
     user_vocab, item_vocab = Vocabulary(split.train.user_id), Vocabulary(split.train.item_id)
-    enc = lambda df: np.stack([user_vocab.lookup(df.user_id), item_vocab.lookup(df.item_id)], 1) if df is not None else None
-    parts = {k: enc(v) for k, v in split.parts().items()}
-    report = {k: {"rows": len(v), "oov_users": int((v[:, 0] == 0).sum()), "oov_items": int((v[:, 1] == 0).sum())}
-              for k, v in parts.items() if k != "train"}
+    parts = {k: _index_pairs(v, user_vocab, item_vocab) for k, v in split.parts().items()}
     user_specs, user_feats = _encode_table(user_vocab, users, user_features or {}, "user")
     item_specs, item_feats = _encode_table(item_vocab, items, item_features or {}, "item")
     return EncodedDataset(user_vocab, item_vocab, parts["train"], parts.get("valid"), parts.get("test"),
-                          user_specs, item_specs, user_feats, item_feats, report)
+                          user_specs, item_specs, user_feats, item_feats, _oov_report(parts))
 
-# %% ../nbs/01_data_prep.ipynb #ae268579
-def history_table(data: EncodedDataset, parts: Sequence[str] = ("train",), max_len: int | None = None, seed: int = 0) -> np.ndarray:
-    "Each user's item indices in `parts` as a padded `[n_users, max_len]` int32 matrix (0 = padding)."
-    m = data.matrix(parts, oov=False)
+# %% ../nbs/01_data_prep.ipynb #5d83da1d
+def _padded_rows(m: sp.csr_matrix, width: int, rng: np.random.Generator) -> np.ndarray:
+    "Each row's column indices in an `[n_rows, width]` int32 matrix padded with 0; a longer row keeps `width` of them, drawn with `rng`."
     lengths = np.diff(m.indptr)
-    width = max(1, int(lengths.max()) if max_len is None else min(max_len, int(lengths.max())))
-    out = np.zeros((data.n_users, width), "int32")
-    rng = np.random.default_rng(seed)
+    out = np.zeros((m.shape[0], width), "int32")
     for u in np.flatnonzero(lengths):
         items = m.indices[m.indptr[u]:m.indptr[u + 1]]
         if len(items) > width: items = np.sort(rng.choice(items, width, replace=False))
         out[u, :len(items)] = items
     return out
 
-# %% ../nbs/01_data_prep.ipynb #a5bff634
-import tensorflow as tf
+# %% ../nbs/01_data_prep.ipynb #ae268579
+def history_table(data: EncodedDataset, parts: Sequence[str] = ("train",), max_len: int | None = None, seed: int = 0) -> np.ndarray:
+    "Each user's item indices in `parts` as a padded `[n_users, width]` int32 matrix (0 = padding; width: the longest history, at most `max_len`)."
+    m = data.matrix(parts, oov=False)
+    longest = int(np.diff(m.indptr).max())
+    width = max(1, longest if max_len is None else min(max_len, longest))
+    return _padded_rows(m, width, np.random.default_rng(seed))
 
+# %% ../nbs/01_data_prep.ipynb #662ec449
 def feature_tables(data: EncodedDataset, side: str) -> dict[str, np.ndarray]:
     "Per-entity input arrays for `side` ('user' or 'item'): the `id` index plus every encoded feature."
     n = data.n_users if side == "user" else data.n_items
     return {"id": np.arange(n, dtype="int32"), **(data.user_features if side == "user" else data.item_features)}
 
+# %% ../nbs/01_data_prep.ipynb #a4f46314
+def _epoch_order(n: int, seed: int, epoch: tf.Variable) -> tf.data.Dataset:
+    "Row indices 0..n-1 in an order that depends only on `seed` and the value of `epoch` when iterated."
+    seeds = lambda: tf.stack([tf.cast(seed, tf.int64), tf.cast(epoch, tf.int64)])
+    order = lambda _: tf.random.experimental.stateless_shuffle(tf.range(n, dtype=tf.int64), seed=seeds())
+    return tf.data.Dataset.from_tensors(0).map(order).unbatch()
+
+# %% ../nbs/01_data_prep.ipynb #4d956b35
 def _index_batches(n: int, batch_size: int, seed: int, shuffle: bool, epoch: tf.Variable | None,
                    drop_remainder: bool) -> tf.data.Dataset:
     "Batches of row indices 0..n-1, reshuffled every epoch (keyed on `epoch` when given, so a resumed run replays it)."
     if not shuffle: ds = tf.data.Dataset.range(n)
     elif epoch is None: ds = tf.data.Dataset.range(n).shuffle(n, seed=seed, reshuffle_each_iteration=True)
-    else:
-        order = lambda _: tf.random.experimental.stateless_shuffle(tf.range(n, dtype=tf.int64), seed=tf.stack([tf.cast(seed, tf.int64), tf.cast(epoch, tf.int64)]))
-        ds = tf.data.Dataset.from_tensors(0).map(order).unbatch()
+    else: ds = _epoch_order(n, seed, epoch)
     return ds.batch(batch_size, drop_remainder=drop_remainder)
 
+# %% ../nbs/01_data_prep.ipynb #77e4a413
 def _gather(tables: dict, rows) -> dict:
+    "The `rows` of every array in `tables`."
     return {k: tf.gather(t, rows) for k, t in tables.items()}
 
+# %% ../nbs/01_data_prep.ipynb #06ba538e
 def pair_dataset(data: EncodedDataset, batch_size: int = 1024, seed: int = 0, shuffle: bool = True,
                  part: str = "train", drop_remainder: bool = False, epoch: tf.Variable | None = None,
                  user_tables: dict[str, np.ndarray] | None = None) -> tf.data.Dataset:
     "A `tf.data.Dataset` of batches `{'user': features, 'item': features}` of the positive pairs in `part`."
     pairs = tf.constant(getattr(data, part).astype("int32"))
-    user_tables = feature_tables(data, "user") if user_tables is None else user_tables
-    tables = {"user": {k: tf.constant(v) for k, v in user_tables.items()},
-              "item": {k: tf.constant(v) for k, v in feature_tables(data, "item").items()}}
+    users = {k: tf.constant(v) for k, v in (feature_tables(data, "user") if user_tables is None else user_tables).items()}
+    items = {k: tf.constant(v) for k, v in feature_tables(data, "item").items()}
     def gather(rows):
         b = tf.gather(pairs, rows)
-        return {"user": _gather(tables["user"], b[:, 0]), "item": _gather(tables["item"], b[:, 1])}
+        return {"user": _gather(users, b[:, 0]), "item": _gather(items, b[:, 1])}
     ds = _index_batches(len(getattr(data, part)), batch_size, seed, shuffle, epoch, drop_remainder)
     return ds.map(gather, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
 
-# %% ../nbs/01_data_prep.ipynb #06ba538e
+# %% ../nbs/01_data_prep.ipynb #fe1e9b66
+def _multi_hot_rows(m: sp.csr_matrix):
+    "A function from a batch of row indices to those rows of the sparse 0/1 matrix `m`, as a dense `[B, n_cols]` float32 tensor."
+    rows = tf.RaggedTensor.from_row_splits(tf.constant(m.indices.astype("int64")), tf.constant(m.indptr.astype("int64")))
+    def dense(u):
+        b = tf.gather(rows, u)
+        shape = tf.stack([tf.shape(u, out_type=tf.int64)[0], m.shape[1]])
+        return tf.scatter_nd(tf.stack([b.value_rowids(), b.values], axis=1), tf.ones_like(b.values, tf.float32), shape)
+    return dense
+
+# %% ../nbs/01_data_prep.ipynb #9ffb5f7f
 def user_dataset(data: EncodedDataset, batch_size: int = 64, seed: int = 0, shuffle: bool = True,
                  epoch: tf.Variable | None = None, user_tables: dict[str, np.ndarray] | None = None,
                  parts: Sequence[str] = ("train",)) -> tf.data.Dataset:
-    "Batches `{'user': features, 'positives': [B, n_items] multi-hot}` over users with interactions in `parts`."
+    "Batches `{'user': features, 'positives': [B, n_items] multi-hot}` over users with interactions in `parts` (dense per batch only)."
     m = data.matrix(parts, oov=False)
-    users = np.flatnonzero(np.diff(m.indptr)[1:]) + 1
-    positives = tf.constant(m.toarray())
+    ids = tf.constant((np.flatnonzero(np.diff(m.indptr)[1:]) + 1).astype("int32"))
     tables = {k: tf.constant(v) for k, v in (feature_tables(data, "user") if user_tables is None else user_tables).items()}
-    ids = tf.constant(users.astype("int32"))
+    positives = _multi_hot_rows(m)
     def gather(rows):
         u = tf.gather(ids, rows)
-        return {"user": _gather(tables, u), "positives": tf.gather(positives, u)}
-    ds = _index_batches(len(users), batch_size, seed, shuffle, epoch, False)
+        return {"user": _gather(tables, u), "positives": positives(u)}
+    ds = _index_batches(len(ids), batch_size, seed, shuffle, epoch, False)
     return ds.map(gather, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
 
 # %% ../nbs/01_data_prep.ipynb #8ef3b33c
@@ -669,12 +853,14 @@ def item_frequencies(data: EncodedDataset, smoothing: float = 1.0) -> np.ndarray
     counts[1:] += smoothing
     return (counts / counts.sum()).astype("float32")
 
-def sample_items(probabilities: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
-    "Draw `n` item indices with the given probabilities."
-    return rng.choice(len(probabilities), size=n, p=probabilities).astype("int32")
-
+# %% ../nbs/01_data_prep.ipynb #043f9a1d
 def sampling_distribution(data: EncodedDataset, alpha: float = 0.0) -> np.ndarray:
     "Negative-sampling distribution over items ∝ count^alpha: 0 is uniform, 1 is popularity (OOV never drawn)."
     p = np.zeros(data.n_items)
     p[1:] = np.maximum(data.item_counts()[1:], 1).astype("float64") ** alpha
     return p / p.sum()
+
+# %% ../nbs/01_data_prep.ipynb #6962ec92
+def sample_items(probabilities: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    "Draw `n` item indices with the given probabilities."
+    return rng.choice(len(probabilities), size=n, p=probabilities).astype("int32")
