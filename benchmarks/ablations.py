@@ -17,7 +17,7 @@ import numpy as np
 from contrastrec.data import encode, load_movielens_100k, load_benchmark_split, split_random
 from contrastrec.evaluation import evaluate
 from contrastrec.losses import alignment, uniformity
-from contrastrec.training import TrainConfig, feature_tables, fit, score_function, user_inputs
+from contrastrec.training import TrainConfig, feature_tables, fit, user_inputs
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "benchmarks" / "results" / "ablations.json"
@@ -69,10 +69,10 @@ def run(name, overrides):
     model, history = fit(data, config)
     seconds = time.time() - start
     items = feature_tables(data, "item")
-    test_scores = score_function(model, user_inputs(data, ("train", "valid")), items)
+    test_scores = model.score_fn(data, "test")
     test = evaluate(test_scores, data, "test")
     curve = evaluate(test_scores, data, "test", ks=tuple(range(1, 101)), metrics=("recall",))
-    valid = evaluate(score_function(model, user_inputs(data, ("train",)), items), data, "valid", ks=(20,), metrics=("ndcg", "recall"))
+    valid = evaluate(model.score_fn(data, "valid"), data, "valid", ks=(20,), metrics=("ndcg", "recall"))
     u = model.user_vectors({k: v[data.test[:, 0]] for k, v in user_inputs(data, ("train", "valid")).items()})
     v = model.item_vectors({k: v[data.test[:, 1]] for k, v in items.items()})
     all_items = model.item_vectors(items)

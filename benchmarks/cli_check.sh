@@ -9,7 +9,8 @@ source tools/env.sh
 work="$1"
 refit="${2:-}"
 result="benchmarks/results/cli_check${refit:+_refit}.json"
-split="$CONTRASTREC_BENCHMARKS/ml100k-v1"
+# The ml100k-v1 split folder: $CONTRASTREC_BENCHMARKS/ml100k-v1 if set, else the cache (rebuilt from MovieLens if needed).
+split=$(.venv/bin/python -c "import os; from contrastrec.data import default_cache_dir, load_benchmark_split; load_benchmark_split('ml100k-v1'); print(os.path.join(os.environ.get('CONTRASTREC_BENCHMARKS') or default_cache_dir() / 'benchmarks', 'ml100k-v1'))" 2>/dev/null)
 start=$(date +%s)
 .venv/bin/contrastrec train --split "$split" --features movielens-100k $refit --out "$work/model"
 trained=$(date +%s)
@@ -20,7 +21,7 @@ trained=$(date +%s)
 import json, sys
 work, seconds, result = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 out = {"independent_scorer": json.load(open(f"{work}/score.json")), "contrastrec_evaluate": json.load(open(f"{work}/evaluate.json")),
-       "train_wall_seconds": seconds, "config": json.load(open(f"{work}/model/config.json"))}
+       "train_wall_seconds": seconds, "config": json.load(open(f"{work}/model/config.json"))["train_config"]}
 open(result, "w").write(json.dumps(out, indent=1))
 print(json.dumps({k: out["independent_scorer"][k] for k in ("ndcg@20", "recall@20", "seen_items_recommended")}))
 PY

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from contrastrec.data import MOVIELENS_ITEM_FEATURES, MOVIELENS_USER_FEATURES, encode, load_movielens_100k, load_benchmark_split
 from contrastrec.evaluation import evaluate, hold_out_items, restrict_candidates
-from contrastrec.training import TrainConfig, feature_tables, fit, score_function, user_inputs
+from contrastrec.training import TrainConfig, fit
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "benchmarks" / "results" / "cold_start.json"
@@ -30,7 +30,7 @@ if __name__ == "__main__":
         start = time.time()
         model, history = fit(cold_data, config)
         seconds = time.time() - start
-        score = score_function(model, user_inputs(cold_data, ("train", "valid")), feature_tables(cold_data, "item"))
+        score = model.score_fn(cold_data, "test")
         test = evaluate(restrict_candidates(score, cold_items), cold_data, "test", ks=(20,), metrics=("ndcg", "recall"))
         runs[name] = {"item_tower": name, "config": config.to_dict(), "epochs_run": len(history.history["val_ndcg@20"]),
                       "valid": {"ndcg@20": round(max(history.history["val_ndcg@20"]), 4)},

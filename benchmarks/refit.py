@@ -18,7 +18,7 @@ import tensorflow as tf
 
 from contrastrec.data import encode, load_benchmark_split
 from contrastrec.evaluation import BPRMF, EASE, ItemKNN, MostPopular, evaluate
-from contrastrec.training import TrainConfig, feature_tables, fit, score_function, user_inputs
+from contrastrec.training import TrainConfig, fit
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -45,7 +45,7 @@ def refit_contrastive(data, run: dict) -> dict:
     "Train the run's configuration on train + valid for the number of epochs it selected on valid."
     config = TrainConfig.from_dict({**run["config"], "epochs": run["best_epoch"]})
     (model, _), seconds = timed(lambda: fit(data, config))
-    score = score_function(model, user_inputs(data, ("train",)), feature_tables(data, "item"))
+    score = model.score_fn(data, "test")  # the refit data has no valid part: histories are train (= train + valid)
     return {"config": config.to_dict(), "fit_seconds": seconds, "test": evaluate(score, data, "test", **METRICS)}
 
 

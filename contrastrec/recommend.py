@@ -13,6 +13,7 @@ import shutil
 import sys
 import tempfile
 import time
+import uuid
 import warnings
 import zipfile
 from pathlib import Path
@@ -27,10 +28,11 @@ from keras import ops
 
 from .data import EncodedDataset, Vocabulary, spec_from_config, spec_to_config
 from .evaluation import Evaluator, top_k_items
-from .training import ContrastiveRecommender, TrainConfig, fit, user_inputs
+from .towers import TwoTowerModel
+from .training import TrainConfig, fit, user_inputs
 
 # %% auto #0
-__all__ = ['MODEL_FILES', 'ExactIndex', 'FaissIndex', 'make_index', 'Recommender']
+__all__ = ['MODEL_FILES', 'MODEL_FORMAT', 'ExactIndex', 'FaissIndex', 'make_index', 'Recommender']
 
 # %% ../nbs/06_recommendation.ipynb #3e3b459a
 def _row_members(matrix: sp.csr_matrix, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
@@ -132,12 +134,6 @@ def make_index(vectors: np.ndarray, kind: str = "exact", **options) -> ExactInde
     raise ValueError(f"index must be 'exact' or 'ann', not {kind!r}.")
 
 # %% ../nbs/06_recommendation.ipynb #da9a95b7
-def _without_optimizer(model: keras.Model) -> keras.Model:
-    "A copy of `model` with the same weights and no optimiser state: a third of the file a compiled model saves."
-    copy = type(model).from_config(model.get_config())
-    copy.set_weights(model.get_weights())
-    return copy
-
 def _as_ids(ids) -> np.ndarray:
     "Raw ids as a 1-D array that keeps each id's type (NumPy would turn `[100, 'x']` into strings)."
     return pd.Series([ids] if np.isscalar(ids) else list(ids), dtype=object if np.isscalar(ids) else None).to_numpy()
@@ -153,7 +149,7 @@ def _ranked_frame(query_ids: np.ndarray, query_col: str, vocab: Vocabulary, ids:
 class Recommender:
     "A trained model ready to serve: raw ids in, ranked raw item ids out."
     def __init__(self,
-                 model: ContrastiveRecommender,  # the trained model
+                 model: TwoTowerModel,  # the trained model (its towers are what serving needs)
                  data: EncodedDataset,  # the encoded data it was trained on (its test part is dropped)
                  config: TrainConfig,  # the configuration it was trained with
                  known_parts: Sequence[str] = ("train", "valid"),  # interactions used as histories and excluded from recommendations
@@ -235,8 +231,9 @@ class Recommender:
 
     def recommend_for_history(self, item_ids: Sequence, k: int = 10, exclude_seen: bool = True) -> pd.DataFrame:
         "Top-`k` `[item_id, rank, score]` for a new user given the raw ids of their items; most popular if none is known."
-        if self.config.user_ids or not self.config.user_history:
-            raise ValueError("cold start from a history needs a model trained with user_history=True and user_ids=False.")
+        if "history" not in self.model.user_tower.input_keys or "id" in self.model.user_tower.input_keys:
+            raise ValueError("cold start from a history needs a user tower that reads the history and not the user id "
+                             "(train with user_history=True and user_ids=False).")
         history = self.data.item_vocab.lookup(_as_ids(item_ids)) if len(item_ids) else np.zeros(0, "int32")
         history = np.unique(history[history > 0])
         if not len(history): return self.popular_items(k)
@@ -284,23 +281,24 @@ def _step(done: str, verbose: int):
 # %% ../nbs/06_recommendation.ipynb #6d6445ea
 MODEL_FILES = ("model.keras", "vocabularies.json", "feature_specs.json", "features.npz", "interactions.npz", "config.json",
                "recommender.json")
+MODEL_FORMAT = 2  # the layout of a saved folder; a folder in another format is refused with what to do
 
 def _write_json(path: Path, obj) -> None: path.write_text(json.dumps(obj, indent=1))
 
 @patch
-def write_files(self: Recommender, folder: Path) -> None:
-    "Write the files of `MODEL_FILES` into the existing folder `folder`."
+def write_files(self: Recommender, folder: Path, save_id: str) -> None:
+    "Write the files of `MODEL_FILES` into the existing folder `folder`, each marked with `save_id`."
     d = self.data
-    _without_optimizer(self.model).save(folder / "model.keras")
-    _write_json(folder / "vocabularies.json", {"users": d.user_vocab.get_config()["ids"], "items": d.item_vocab.get_config()["ids"]})
-    _write_json(folder / "feature_specs.json", {"user": [spec_to_config(s) for s in d.user_specs],
+    TwoTowerModel(self.model.user_tower, self.model.item_tower, name=f"recommender_{save_id}").save(folder / "model.keras")
+    _write_json(folder / "vocabularies.json", {"save_id": save_id, "users": d.user_vocab.get_config()["ids"], "items": d.item_vocab.get_config()["ids"]})
+    _write_json(folder / "feature_specs.json", {"save_id": save_id, "user": [spec_to_config(s) for s in d.user_specs],
                                                 "item": [spec_to_config(s) for s in d.item_specs]})
-    np.savez(folder / "features.npz", **{f"user/{k}": v for k, v in d.user_features.items()},
+    np.savez(folder / "features.npz", save_id=np.array(save_id), **{f"user/{k}": v for k, v in d.user_features.items()},
              **{f"item/{k}": v for k, v in d.item_features.items()})
-    np.savez(folder / "interactions.npz", **{p: getattr(d, p) for p in ("train", "valid") if getattr(d, p) is not None})
-    _write_json(folder / "config.json", self.config.to_dict())
-    _write_json(folder / "recommender.json", {"known_parts": list(self.known_parts), "index": self.index_kind,
-                                              "index_options": self.index_options})
+    np.savez(folder / "interactions.npz", save_id=np.array(save_id), **{p: getattr(d, p) for p in ("train", "valid") if getattr(d, p) is not None})
+    _write_json(folder / "config.json", {"save_id": save_id, "train_config": self.config.to_dict()})
+    _write_json(folder / "recommender.json", {"format": MODEL_FORMAT, "save_id": save_id, "known_parts": list(self.known_parts),
+                                              "index": self.index_kind, "index_options": self.index_options})
 
 # %% ../nbs/06_recommendation.ipynb #9c2ebe2d
 def _replace_folder(new: Path, folder: Path) -> None:
@@ -320,7 +318,7 @@ def save(self: Recommender, folder: str | Path) -> Path:
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.saving-", dir=folder.parent))
     try:
-        self.write_files(tmp)
+        self.write_files(tmp, uuid.uuid4().hex)
         _replace_folder(tmp, folder)
     finally: shutil.rmtree(tmp, ignore_errors=True)
     return folder
@@ -344,12 +342,16 @@ def _read_keras(path: Path) -> keras.Model:
     return keras.saving.load_model(str(path), compile=False)
 
 # %% ../nbs/06_recommendation.ipynb #9c874364
-def _check_sizes(folder: Path, model: keras.Model, data: EncodedDataset) -> None:
-    "The model and the data files must come from the same save."
-    config = model.get_config()
-    if (config["n_users"], config["n_items"]) != (data.n_users, data.n_items):
-        raise ValueError(f"{folder}: model.keras is sized for {config['n_users'] - 1} users and {config['n_items'] - 1} items "
-                         f"but vocabularies.json lists {data.n_users - 1} and {data.n_items - 1}; the folder mixes two saves: save it again.")
+def _check_format(folder: Path, settings: dict) -> None:
+    "A folder saved in another layout is refused with what to do."
+    if settings.get("format") != MODEL_FORMAT:
+        raise ValueError(f"{folder} was saved in format {settings.get('format', 1)} by an earlier contrastrec; this version reads format "
+                         f"{MODEL_FORMAT}: train the model again with this version (e.g. contrastrec train) and save it.")
+
+def _check_same_save(folder: Path, save_id: str, ids: dict[str, str]) -> None:
+    "Every file must come from the save that wrote recommender.json."
+    if mixed := sorted(name for name, other in ids.items() if other != save_id):
+        raise ValueError(f"{folder}: {', '.join(mixed)} come(s) from another save than recommender.json; the folder mixes two saves: save it again.")
 
 @patch(cls_method=True)
 def load(cls: Recommender, folder: str | Path, index: str | None = None, verbose: int = 0, **index_options) -> Recommender:
@@ -362,14 +364,16 @@ def load(cls: Recommender, folder: str | Path, index: str | None = None, verbose
     if not any((folder / name).exists() for name in MODEL_FILES):
         raise ValueError(f"{folder} holds no saved recommender (none of {', '.join(MODEL_FILES)}); save one there with Recommender.save(folder).")
     read = lambda name, how=lambda p: json.loads(p.read_text()): _read_model_file(folder, name, how)
-    vocab, specs, settings = read("vocabularies.json"), read("feature_specs.json"), read("recommender.json")
-    config = read("config.json", lambda p: TrainConfig.from_dict(json.loads(p.read_text())))
+    _check_format(folder, settings := read("recommender.json"))
+    vocab, specs, config = read("vocabularies.json"), read("feature_specs.json"), read("config.json")
     features, parts = read("features.npz", _read_npz), read("interactions.npz", _read_npz)
     side = lambda s: {k.split("/", 1)[1]: v for k, v in features.items() if k.startswith(f"{s}/")}
     data = EncodedDataset(Vocabulary(vocab["users"]), Vocabulary(vocab["items"]), parts["train"], parts.get("valid"), None,
                           [spec_from_config(s) for s in specs["user"]], [spec_from_config(s) for s in specs["item"]],
                           side("user"), side("item"))
     model = read("model.keras", _read_keras)
-    _check_sizes(folder, model, data)
+    _check_same_save(folder, settings["save_id"], {"vocabularies.json": vocab["save_id"], "feature_specs.json": specs["save_id"],
+                                                   "config.json": config["save_id"], "features.npz": str(features["save_id"]),
+                                                   "interactions.npz": str(parts["save_id"]), "model.keras": model.name.removeprefix("recommender_")})
     options = index_options if index is not None else settings["index_options"]
-    return cls(model, data, config, settings["known_parts"], index or settings["index"], verbose, **options)
+    return cls(model, data, TrainConfig.from_dict(config["train_config"]), settings["known_parts"], index or settings["index"], verbose, **options)

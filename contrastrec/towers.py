@@ -11,13 +11,15 @@ import keras
 import numpy as np
 import scipy.sparse as sp
 import tensorflow as tf
+from fastcore.basics import patch
 from keras import ops
 
 from .data import EncodedDataset, spec_from_config, spec_to_config
 
 # %% auto #0
-__all__ = ['pool_embeddings', 'HistoryEncoder', 'FeatureEncoder', 'Tower', 'graph_adjacency', 'sparse_matmul',
-           'perturb_embeddings', 'LightGCN', 'LightGCNEncoder', 'TwoTowerModel', 'pca_2d', 'first_label']
+__all__ = ['pool_embeddings', 'serialize_together', 'HistoryEncoder', 'FeatureEncoder', 'Tower', 'graph_adjacency',
+           'sparse_matmul', 'perturb_embeddings', 'LightGCN', 'LightGCNEncoder', 'TwoTowerModel', 'pca_2d',
+           'first_label']
 
 # %% ../nbs/02_feature_extraction.ipynb #4a995241
 def pool_embeddings(table,  # embedding table [V, d]
@@ -44,6 +46,13 @@ def _layer(value):
 
 def _serialize(layer) -> dict | None:
     return None if layer is None else keras.saving.serialize_keras_object(layer)
+
+def serialize_together(*layers) -> list:
+    """Configs of layers that may share sublayers. Keras marks a shared layer only from its second serialisation on,
+    after the first copy was taken; a first pass over all of them lets it mark every occurrence, so that loading gives
+    back one object where there was one."""
+    for layer in layers: _serialize(layer)
+    return [_serialize(layer) for layer in layers]
 
 def _built(layer, *shape):
     if not layer.built: layer.build(*shape)
@@ -81,7 +90,7 @@ class HistoryEncoder(keras.layers.Layer):
 class FeatureEncoder(keras.layers.Layer):
     "Embeds an entity's id and features (and optionally a history) and concatenates them into one vector."
     def __init__(self,
-                 specs: Sequence[dict] = (),  # feature specs as `spec_to_config` dictionaries
+                 specs: Sequence = (),  # feature specs (`data.user_specs`) or their `spec_to_config` dictionaries
                  id_cardinality: int | None = None,  # number of id indices (OOV included); needed for ids without `id_encoder`
                  id_dim: int = 32,  # width of the id embedding
                  feature_dim: int = 16,  # width of each categorical, bucket, multi-hot and text embedding
@@ -91,7 +100,8 @@ class FeatureEncoder(keras.layers.Layer):
                  history: HistoryEncoder | dict | None = None,  # pools the `history` input (user side)
                  **kwargs):
         super().__init__(**kwargs)
-        self.specs, self.id_cardinality, self.id_dim, self.feature_dim = [dict(s) for s in specs], id_cardinality, id_dim, feature_dim
+        self.specs = [dict(s) if isinstance(s, dict) else spec_to_config(s) for s in specs]
+        self.id_cardinality, self.id_dim, self.feature_dim = id_cardinality, id_dim, feature_dim
         self.use_ids, self.use_features = use_ids, use_features
         if use_ids and id_encoder is None and id_cardinality is None:
             raise ValueError("use_ids=True needs id_cardinality (e.g. data.n_items) or an id_encoder; or pass use_ids=False.")
@@ -145,7 +155,7 @@ class Tower(keras.layers.Layer):
     def __init__(self,
                  encoder: keras.layers.Layer | dict,  # maps the input dictionary to a vector (has `output_width`)
                  hidden_units: Sequence[int] = (),  # widths of the hidden dense layers
-                 output_dim: int | None = None,  # width of the final linear projection (None: no projection)
+                 output_dim: int | None = None,  # output width: a linear projection to it, unless the encoder already has it and there is no MLP
                  activation: str = "relu",  # non-linearity of the hidden layers
                  dropout: float = 0.0,  # dropout rate after each hidden layer
                  norm: str | None = None,  # normalisation of the hidden layers: None, 'batch' or 'layer'
@@ -162,7 +172,8 @@ class Tower(keras.layers.Layer):
         self.norms = [_built(_NORMS[norm](name=f"{norm}_norm_{i}"), (None, u)) for i, u in enumerate(self.hidden_units)] if norm else []
         self.activation_fn = keras.activations.get(activation)
         self.drop = keras.layers.Dropout(self.dropout, seed=seed) if self.dropout else None
-        self.projection = _built(keras.layers.Dense(output_dim, name="projection"), (None, widths[-1])) if output_dim else None
+        project = output_dim is not None and (bool(self.hidden_units) or self.encoder.output_width != output_dim)
+        self.projection = _built(keras.layers.Dense(output_dim, name="projection"), (None, widths[-1])) if project else None
         self.built = True
 
     @property
@@ -295,95 +306,40 @@ class LightGCNEncoder(keras.layers.Layer):
     def get_config(self) -> dict:
         return {**super().get_config(), "graph": _serialize(self.graph), "side": self.side}
 
-# %% ../nbs/02_feature_extraction.ipynb #2bf8fc69
+# %% ../nbs/02_feature_extraction.ipynb #4fe75dc2
 def _embed(tower: Tower, features: dict, batch_size: int | None, training: bool):
+    "The tower's vectors of `features`, in slices of `batch_size` rows if given."
     if batch_size is None: return tower(features, training=training)
-    n = int(ops.shape(features["id"])[0])
+    n = int(ops.shape(features["id"] if "id" in features else next(iter(features.values())))[0])
     chunks = [tower({k: v[s:s + batch_size] for k, v in features.items()}, training=training) for s in range(0, n, batch_size)]
     return ops.concatenate(chunks, axis=0)
 
+# %% ../nbs/02_feature_extraction.ipynb #8530d6c3
 @keras.saving.register_keras_serializable(package="contrastrec")
 class TwoTowerModel(keras.Model):
     "A user tower and an item tower; `call` maps `{'user': ..., 'item': ...}` to (user vectors, item vectors)."
-    def __init__(self,
-                 n_users: int,  # number of user indices (OOV included)
-                 n_items: int,  # number of item indices (OOV included)
-                 user_specs: Sequence[dict] = (),  # user feature specs (`spec_to_config` dictionaries)
-                 item_specs: Sequence[dict] = (),  # item feature specs
-                 dim: int = 64,  # output width of both towers, and of the id and history embeddings
-                 hidden_units: Sequence[int] = (),  # hidden layers of both towers' MLPs
-                 activation: str = "relu",  # MLP non-linearity
-                 dropout: float = 0.0,  # MLP dropout
-                 norm: str | None = None,  # MLP normalisation: None, 'batch' or 'layer'
-                 normalize: bool = True,  # L2-normalise the output vectors
-                 feature_dim: int = 16,  # width of each feature embedding
-                 user_ids: bool = True,  # user tower embeds user ids
-                 user_features: bool = True,  # user tower embeds user features
-                 item_ids: bool = True,  # item tower embeds item ids
-                 item_features: bool = True,  # item tower embeds item features
-                 user_history: bool = False,  # user tower pools the items of the `history` input
-                 history_dropout: float = 0.0,  # training-time dropout of history items
-                 share_item_embeddings: bool = False,  # history pools the item tower's id embedding
-                 graph_layers: int = 0,  # > 0: ids are embedded by a LightGCN with this many layers
-                 graph_include_input: bool = True,  # LightGCN averages E0..EK (True) or E1..EK (SimGCL)
-                 adjacency: sp.spmatrix | None = None,  # the graph (`graph_adjacency(data)`) when graph_layers > 0
-                 graph_nnz: int | None = None,  # non-zeros of the graph, when it comes from saved weights
-                 seed: int | None = None,  # seed of the dropout and noise draws
-                 **kwargs):
+    def __init__(self, user_tower: Tower | dict, item_tower: Tower | dict, **kwargs):
         super().__init__(**kwargs)
-        self._config = dict(n_users=n_users, n_items=n_items, user_specs=[dict(s) for s in user_specs],
-                            item_specs=[dict(s) for s in item_specs], dim=dim, hidden_units=[int(u) for u in hidden_units],
-                            activation=activation, dropout=dropout, norm=norm, normalize=normalize, feature_dim=feature_dim,
-                            user_ids=user_ids, user_features=user_features, item_ids=item_ids, item_features=item_features,
-                            user_history=user_history, history_dropout=history_dropout,
-                            share_item_embeddings=share_item_embeddings, graph_layers=graph_layers,
-                            graph_include_input=graph_include_input, seed=seed)
-        if share_item_embeddings and not (user_history and item_ids):
-            raise ValueError("share_item_embeddings shares the item id embedding with the history: it needs user_history=True and item_ids=True.")
-        if share_item_embeddings and graph_layers:
-            raise ValueError("share_item_embeddings cannot be combined with a graph encoder; pass graph_layers=0 or share_item_embeddings=False.")
-        self.graph = (LightGCN(n_users, n_items, dim, graph_layers, adjacency, graph_nnz, graph_include_input, seed, name="lightgcn")
-                      if graph_layers else None)
-        user_id_encoder = LightGCNEncoder(self.graph, "user", name="user_graph") if self.graph else None
-        item_id_encoder = (LightGCNEncoder(self.graph, "item", name="item_graph") if self.graph
-                           else _built(keras.layers.Embedding(n_items, dim, name="item_id_embedding")) if item_ids else None)
-        history = None
-        if user_history:
-            table = item_id_encoder if share_item_embeddings else keras.layers.Embedding(n_items, dim, name="history_embedding")
-            history = HistoryEncoder(table, history_dropout, seed=seed, name="history")
-        user_encoder = FeatureEncoder(user_specs, n_users, dim, feature_dim, user_ids, user_features, user_id_encoder,
-                                      history, name="user_encoder")
-        item_encoder = FeatureEncoder(item_specs, n_items, dim, feature_dim, item_ids, item_features, item_id_encoder,
-                                      name="item_encoder")
-        self.user_tower, self.item_tower = (self._tower(e, name) for e, name in ((user_encoder, "user_tower"), (item_encoder, "item_tower")))
+        self.user_tower, self.item_tower = _layer(user_tower), _layer(item_tower)
         self.built = True
-
-    def _tower(self, encoder: FeatureEncoder, name: str) -> Tower:
-        c = self._config
-        project = bool(c["hidden_units"]) or encoder.output_width != c["dim"]
-        return Tower(encoder, c["hidden_units"], c["dim"] if project else None, c["activation"], c["dropout"], c["norm"],
-                     c["normalize"], seed=c["seed"], name=name)
-
-    @classmethod
-    def from_data(cls, data: EncodedDataset, **kwargs) -> TwoTowerModel:
-        "A model sized for `data`: its user and item counts, feature specs and (if `graph_layers`) graph; `kwargs` as in the constructor."
-        if kwargs.get("graph_layers"): kwargs.setdefault("adjacency", graph_adjacency(data))
-        return cls(n_users=data.n_users, n_items=data.n_items, user_specs=[spec_to_config(s) for s in data.user_specs],
-                   item_specs=[spec_to_config(s) for s in data.item_specs], **kwargs)
 
     def call(self, inputs: dict, training=False):
         return self.user_tower(inputs["user"], training=training), self.item_tower(inputs["item"], training=training)
 
-    def user_vectors(self, features: dict, training: bool = False, batch_size: int | None = None):
-        "User vectors [B, dim] of a dictionary of user inputs (`id`, features, `history`), in slices of `batch_size` if given."
-        return _embed(self.user_tower, features, batch_size, training)
-
-    def item_vectors(self, features: dict, training: bool = False, batch_size: int | None = None):
-        "Item vectors [B, dim] of a dictionary of item inputs (e.g. `feature_tables(data, 'item')`)."
-        return _embed(self.item_tower, features, batch_size, training)
-
     def get_config(self) -> dict:
-        return {**super().get_config(), **self._config, "graph_nnz": self.graph.nnz if self.graph else None}
+        user_tower, item_tower = serialize_together(self.user_tower, self.item_tower)
+        return {**super().get_config(), "user_tower": user_tower, "item_tower": item_tower}
+
+# %% ../nbs/02_feature_extraction.ipynb #1e7bd6ca
+@patch
+def user_vectors(self: TwoTowerModel, features: dict, training: bool = False, batch_size: int | None = None):
+    "User vectors [B, dim] of a dictionary of user inputs (`id`, features, `history`), in slices of `batch_size` if given."
+    return _embed(self.user_tower, features, batch_size, training)
+
+@patch
+def item_vectors(self: TwoTowerModel, features: dict, training: bool = False, batch_size: int | None = None):
+    "Item vectors [B, dim] of a dictionary of item inputs (e.g. `feature_tables(data, 'item')`)."
+    return _embed(self.item_tower, features, batch_size, training)
 
 # %% ../nbs/02_feature_extraction.ipynb #735bf1ea
 def pca_2d(vectors: np.ndarray) -> np.ndarray:

@@ -15,18 +15,22 @@ from typing import Callable, Sequence
 import numpy as np
 import tensorflow as tf
 import keras
+from fastcore.basics import patch
 from keras import ops
 
 from .data import EncodedDataset, feature_tables, history_table, item_frequencies, pair_dataset, user_dataset
-from .evaluation import Evaluator
-from .towers import TwoTowerModel
+from .evaluation import KNOWN_PARTS, Evaluator
+from .towers import (FeatureEncoder, HistoryEncoder, LightGCN, LightGCNEncoder, Tower, TwoTowerModel,
+                               graph_adjacency, serialize_together)
 from .losses import full_softmax_loss, in_batch_softmax_loss, info_nce_views, mixture_logq
 
 # %% auto #0
-__all__ = ['TrainConfig', 'ContrastiveRecommender', 'user_inputs', 'score_function', 'validation_metrics', 'RankingValidation',
-           'format_duration', 'EpochProgress', 'EpochSeeding', 'training_dataset', 'fit']
+__all__ = ['TrainConfig', 'Task', 'drop_target_from_history', 'gather_rows', 'FullSoftmax', 'InBatchSoftmax', 'UserViews',
+           'GraphViews', 'ContrastiveModel', 'model_from_config', 'user_inputs', 'cosine_scores', 'validation_metrics',
+           'ValidationMetrics', 'ResumableEarlyStopping', 'seed_states', 'EpochSeeding', 'format_duration',
+           'EpochProgress', 'training_dataset', 'fit']
 
-# %% ../nbs/05_training.ipynb #39b58062
+# %% ../nbs/05_training.ipynb #6a2120d2
 def _same_kind(value, default) -> bool:
     "Does a JSON value have the kind of a field's default? An int is a valid float; a bool is not a number."
     if isinstance(default, bool) or isinstance(value, bool): return isinstance(value, bool) and isinstance(default, bool)
@@ -34,6 +38,21 @@ def _same_kind(value, default) -> bool:
     if isinstance(default, tuple): return isinstance(value, (list, tuple))
     return isinstance(value, type(default))
 
+# %% ../nbs/05_training.ipynb #8e9e0adf
+_CHOICES = {"objective": ("full_softmax", "in_batch"), "positive_weighting": ("sum", "mean"), "lr_schedule": ("constant", "cosine")}
+
+def _check_train_config(c) -> None:
+    "Raise a `ValueError` naming the setting to change if the configuration `c` cannot be built."
+    for name, allowed in _CHOICES.items():
+        if getattr(c, name) not in allowed: raise ValueError(f"{name} must be one of {allowed}, not {getattr(c, name)!r}.")
+    if c.temperature <= 0 or c.ssl_temperature <= 0: raise ValueError("temperatures must be positive.")
+    if not 0 <= c.history_dropout < 1: raise ValueError(f"history_dropout must be in [0, 1), not {c.history_dropout}.")
+    if not (c.user_history or c.user_ids or c.user_features): raise ValueError("the user tower needs an input: enable user_history, user_ids or user_features.")
+    if not (c.item_ids or c.item_features): raise ValueError("the item tower needs an input: enable item_ids or item_features.")
+    if c.share_item_embeddings and not (c.user_history and c.item_ids and not c.graph_layers):
+        raise ValueError("share_item_embeddings needs user_history=True, item_ids=True and graph_layers=0.")
+
+# %% ../nbs/05_training.ipynb #62f26808
 @dataclass
 class TrainConfig:
     "Everything that defines a training run; `to_dict`/`from_dict` round-trip it through JSON."
@@ -53,7 +72,7 @@ class TrainConfig:
     logq: bool = True  # in_batch: logQ correction of the sampled softmax
     extra_negatives: int = 0  # in_batch: uniform negatives shared by the batch
     symmetric: bool = False  # in_batch: add the item→user direction
-    ssl_weight: float = 0.0  # weight λ of the self-supervised view loss
+    ssl_weight: float = 0.0  # weight λ of the self-supervised view loss (SimGCL with a graph, two dropout views without)
     ssl_temperature: float = 0.2  # temperature of the view loss
     ssl_noise: float = 0.1  # SimGCL noise radius ε (graph encoder)
     learning_rate: float = 1e-3  # Adam(W) learning rate
@@ -68,175 +87,299 @@ class TrainConfig:
 
     def __post_init__(self):
         self.hidden_units = tuple(int(u) for u in self.hidden_units)
-        if self.objective not in ("full_softmax", "in_batch"): raise ValueError(f"objective must be 'full_softmax' or 'in_batch', not {self.objective!r}.")
-        if self.positive_weighting not in ("sum", "mean"): raise ValueError("positive_weighting must be 'sum' or 'mean'.")
-        if self.lr_schedule not in ("constant", "cosine"): raise ValueError("lr_schedule must be 'constant' or 'cosine'.")
-        if self.temperature <= 0 or self.ssl_temperature <= 0: raise ValueError("temperatures must be positive.")
-        if not (self.user_history or self.user_ids or self.user_features): raise ValueError("the user tower needs an input: enable user_history, user_ids or user_features.")
-        if not (self.item_ids or self.item_features): raise ValueError("the item tower needs an input: enable item_ids or item_features.")
+        _check_train_config(self)
 
-    def to_dict(self) -> dict: return {**asdict(self), "hidden_units": list(self.hidden_units)}
+# %% ../nbs/05_training.ipynb #9864b671
+@patch
+def to_dict(self: TrainConfig) -> dict:
+    "The configuration as a JSON-ready dict."
+    return {**asdict(self), "hidden_units": list(self.hidden_units)}
 
-    @classmethod
-    def from_dict(cls, d: dict) -> TrainConfig:
-        "A config from a dict (e.g. read from JSON); unknown keys and values of the wrong type are errors that name them."
-        known = {f.name: f.default for f in fields(cls)}
-        if unknown := set(d) - set(known): raise ValueError(f"unknown TrainConfig keys {sorted(unknown)}.")
-        if wrong := [k for k, v in d.items() if not _same_kind(v, known[k])]:
-            raise ValueError("TrainConfig " + "; ".join(f"{k} must be {type(known[k]).__name__}, not {d[k]!r}" for k in wrong) + ".")
-        return cls(**d)
+@patch(cls_method=True)
+def from_dict(cls: TrainConfig, d: dict) -> TrainConfig:
+    "A config from a dict (e.g. read from JSON); unknown keys and values of the wrong type are errors that name them."
+    known = {f.name: f.default for f in fields(cls)}
+    if unknown := set(d) - set(known): raise ValueError(f"unknown TrainConfig keys {sorted(unknown)}.")
+    if wrong := [k for k, v in d.items() if not _same_kind(v, known[k])]:
+        raise ValueError("TrainConfig " + "; ".join(f"{k} must be {type(known[k]).__name__}, not {d[k]!r}" for k in wrong) + ".")
+    return cls(**d)
 
-# %% ../nbs/05_training.ipynb #655344b0
-def _model_kwargs(c: TrainConfig) -> dict:
-    return dict(dim=c.dim, hidden_units=c.hidden_units, normalize=True, user_ids=c.user_ids, user_features=c.user_features,
-                item_ids=c.item_ids, item_features=c.item_features, user_history=c.user_history,
-                history_dropout=c.history_dropout, share_item_embeddings=c.share_item_embeddings,
-                graph_layers=c.graph_layers, graph_include_input=not c.ssl_weight, seed=c.seed)
-
+# %% ../nbs/05_training.ipynb #bb5fc3a2
 @keras.saving.register_keras_serializable(package="contrastrec")
-class ContrastiveRecommender(TwoTowerModel):
-    "A `TwoTowerModel` trained with a contrastive loss (`full_softmax` or `in_batch`) through `compute_loss`."
-    def __init__(self, objective: str = "full_softmax", temperature: float = 0.2, positive_weighting: str = "sum",
-                 logq: bool = True, extra_negatives: int = 0, symmetric: bool = False, ssl_weight: float = 0.0,
-                 ssl_temperature: float = 0.2, ssl_noise: float = 0.1, **kwargs):
+class Task(keras.layers.Layer):
+    "An objective: `embed` runs the towers on a batch, `loss` turns their output into a scalar; `batches` names the pipeline."
+    batches = "users"  # 'users' (one example per user, with its positives) or 'pairs' (one per interaction)
+
+    def __init__(self, weight: float = 1.0, **kwargs):
         super().__init__(**kwargs)
-        self.objective, self.temperature, self.positive_weighting = objective, temperature, positive_weighting
-        self.logq, self.extra_negatives, self.symmetric = logq, extra_negatives, symmetric
-        self.ssl_weight, self.ssl_temperature, self.ssl_noise = ssl_weight, ssl_temperature, ssl_noise
-        n_items = self._config["n_items"]
-        self.item_logq = self.add_weight(shape=(n_items,), initializer="zeros", trainable=False, name="item_logq")
-        self.negative_seed = keras.random.SeedGenerator(self._config["seed"])
-        self.candidates = ops.arange(n_items) > 0
-        self.catalogue = {"id": ops.arange(n_items, dtype="int32")}
+        self.weight = float(weight)
+        self.built = True
 
-    @classmethod
-    def from_config_and_data(cls, config: TrainConfig, data: EncodedDataset) -> ContrastiveRecommender:
-        "A model for `data` as `config` describes it, with the item catalogue and frequencies attached."
-        model = cls.from_data(data, objective=config.objective, temperature=config.temperature,
-                              positive_weighting=config.positive_weighting, logq=config.logq,
-                              extra_negatives=config.extra_negatives, symmetric=config.symmetric,
-                              ssl_weight=config.ssl_weight, ssl_temperature=config.ssl_temperature,
-                              ssl_noise=config.ssl_noise, **_model_kwargs(config))
-        model.set_catalogue(feature_tables(data, "item"), item_frequencies(data), candidates=data.item_counts() > 0)
-        return model
+    def adapt(self, data: EncodedDataset) -> None: "Read what the task needs from the training data (nothing by default)."
+    def embed(self, model, batch: dict, training: bool = False): raise NotImplementedError
+    def loss(self, batch: dict, outputs): raise NotImplementedError
+    def get_config(self) -> dict: return {**super().get_config(), "weight": self.weight}
 
-    def set_catalogue(self, item_tables: dict[str, np.ndarray], frequencies: np.ndarray | None = None,
-                      candidates: np.ndarray | None = None  # bool per item: ranked by the full softmax (default: all but OOV)
-                      ) -> None:
-        "Attach the per-item input arrays (scored in full_softmax mode, sampled as extra negatives) and item frequencies."
-        self.catalogue = {k: ops.convert_to_tensor(v) for k, v in item_tables.items()}
-        if frequencies is not None: self.item_logq.assign(np.log(np.maximum(frequencies, 1e-12)).astype("float32"))
-        if candidates is not None: self.candidates = ops.convert_to_tensor(np.asarray(candidates, bool) & (np.arange(len(candidates)) > 0))
+# %% ../nbs/05_training.ipynb #50baea1d
+def drop_target_from_history(user_inputs: dict, item_ids) -> dict:
+    "User inputs with each row's target item removed from its `history` (unchanged without a history)."
+    if "history" not in user_inputs: return user_inputs
+    history = user_inputs["history"]
+    target = ops.expand_dims(ops.cast(item_ids, history.dtype), 1)
+    return {**user_inputs, "history": ops.where(history == target, ops.zeros_like(history), history)}
 
-    def call(self, inputs: dict, training=False):
-        user_inputs = dict(inputs["user"])
-        if training and "item" in inputs and "history" in user_inputs:
-            target = ops.expand_dims(ops.cast(inputs["item"]["id"], user_inputs["history"].dtype), 1)
-            user_inputs["history"] = ops.where(user_inputs["history"] == target, 0, user_inputs["history"])
-        users = self.user_tower(user_inputs, training=training)
-        return users, self.item_tower(inputs["item"] if "item" in inputs else self.catalogue, training=training)
+# %% ../nbs/05_training.ipynb #876e1d96
+def gather_rows(tables: dict, rows) -> dict:
+    "The rows `rows` of every array of a dictionary of per-entity inputs."
+    return {k: ops.take(v, rows, axis=0) for k, v in tables.items()}
 
-    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
-        users, items = y_pred
-        loss = self._full_softmax(x, users, items) if self.objective == "full_softmax" else self._in_batch(x, users, items, training)
-        if self.ssl_weight: loss = loss + self.ssl_weight * self._view_loss(x, training)
-        return loss + ops.sum(self.losses) if self.losses else loss
+# %% ../nbs/05_training.ipynb #e00385c0
+@keras.saving.register_keras_serializable(package="contrastrec")
+class FullSoftmax(Task):
+    "Each user's train items against the whole catalogue in one softmax; one example per user."
+    batches = "users"
 
-    def _full_softmax(self, x, users, items):
-        per_user = full_softmax_loss(users, items, x["positives"], self.temperature, mask=self.candidates)
-        if self.positive_weighting == "sum": per_user = per_user * ops.sum(x["positives"], axis=1)
+    def __init__(self, temperature: float = 0.2, positive_weighting: str = "sum", **kwargs):
+        super().__init__(**kwargs)
+        self.temperature, self.positive_weighting = temperature, positive_weighting
+        self.catalogue = self.candidates = None
+
+    def adapt(self, data: EncodedDataset) -> None:
+        "The catalogue's inputs, and the softmax's candidates: the items with train interactions (OOV has none)."
+        self.catalogue = {k: ops.convert_to_tensor(v) for k, v in feature_tables(data, "item").items()}
+        self.candidates = ops.convert_to_tensor(data.item_counts() > 0)
+
+    def embed(self, model, batch: dict, training: bool = False):
+        return model.user_tower(batch["user"], training=training), model.item_tower(self.catalogue, training=training)
+
+    def loss(self, batch: dict, outputs):
+        users, items = outputs
+        per_user = full_softmax_loss(users, items, batch["positives"], self.temperature, mask=self.candidates)
+        if self.positive_weighting == "sum": per_user = per_user * ops.sum(batch["positives"], axis=1)
         return ops.mean(per_user)
 
-    def _in_batch(self, x, users, items, training):
-        ids = x["item"]["id"]
-        logq = ops.take(self.item_logq, ids) if self.logq else None
-        extra = extra_ids = extra_logq = None
-        if self.extra_negatives:
-            n_items = self._config["n_items"]
-            extra_ids = keras.random.randint((self.extra_negatives,), 1, n_items, seed=self.negative_seed, dtype="int32")
-            extra = self.item_tower({k: ops.take(v, extra_ids, axis=0) for k, v in self.catalogue.items()}, training=training)
-            if self.logq:
-                b = ops.shape(ids)[0]
-                uniform = ops.full((self.extra_negatives,), 1.0 / (n_items - 1))
-                logq = mixture_logq(ops.exp(logq), 1.0 / (n_items - 1), b, self.extra_negatives)
-                extra_logq = mixture_logq(ops.exp(ops.take(self.item_logq, extra_ids)), uniform, b, self.extra_negatives)
-        return ops.mean(in_batch_softmax_loss(users, items, self.temperature, item_logq=logq, item_ids=ids, extra_items=extra,
-                                              extra_logq=extra_logq, extra_ids=extra_ids, symmetric=self.symmetric))
+    def get_config(self) -> dict:
+        return {**super().get_config(), "temperature": self.temperature, "positive_weighting": self.positive_weighting}
 
-    def _view_loss(self, x, training):
-        "Contrast two stochastic views of the batch's users (and items): SimGCL noise on the graph, else dropout views."
-        if self.graph is not None:
-            (u1, i1), (u2, i2) = self.graph.propagate(self.ssl_noise), self.graph.propagate(self.ssl_noise)
-            uid = x["user"]["id"]
-            iid = x["item"]["id"] if "item" in x else None
-            loss = ops.mean(info_nce_views(ops.take(u1, uid, axis=0), ops.take(u2, uid, axis=0), self.ssl_temperature, ids=uid))
-            if iid is not None: loss = loss + ops.mean(info_nce_views(ops.take(i1, iid, axis=0), ops.take(i2, iid, axis=0), self.ssl_temperature, ids=iid))
-            return loss
-        v1, v2 = self.user_tower(x["user"], training=True), self.user_tower(x["user"], training=True)
-        return ops.mean(info_nce_views(v1, v2, self.ssl_temperature, ids=x["user"]["id"]))
+# %% ../nbs/05_training.ipynb #acab4a75
+@keras.saving.register_keras_serializable(package="contrastrec")
+class InBatchSoftmax(Task):
+    "Each (user, item) pair against the batch's other items, plus `extra_negatives` uniform ones, logQ-corrected."
+    batches = "pairs"
+
+    def __init__(self, temperature: float = 0.2, logq: bool = True, extra_negatives: int = 0, symmetric: bool = False,
+                 seed: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.temperature, self.logq, self.extra_negatives, self.symmetric, self.seed = temperature, logq, int(extra_negatives), symmetric, seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.item_logq = self.catalogue = None
+
+    def adapt(self, data: EncodedDataset) -> None:
+        "Every item's log sampling probability (for logQ) and the catalogue's inputs (for extra negatives)."
+        self.item_logq = ops.convert_to_tensor(np.log(np.maximum(item_frequencies(data), 1e-12)).astype("float32"))
+        self.catalogue = {k: ops.convert_to_tensor(v) for k, v in feature_tables(data, "item").items()}
 
     def get_config(self) -> dict:
-        return {**super().get_config(), "objective": self.objective, "temperature": self.temperature,
-                "positive_weighting": self.positive_weighting, "logq": self.logq, "extra_negatives": self.extra_negatives,
-                "symmetric": self.symmetric, "ssl_weight": self.ssl_weight, "ssl_temperature": self.ssl_temperature,
-                "ssl_noise": self.ssl_noise}
+        return {**super().get_config(), "temperature": self.temperature, "logq": self.logq,
+                "extra_negatives": self.extra_negatives, "symmetric": self.symmetric, "seed": self.seed}
 
-# %% ../nbs/05_training.ipynb #29913393
+# %% ../nbs/05_training.ipynb #10eddf7a
+@patch
+def embed(self: InBatchSoftmax, model, batch: dict, training: bool = False):
+    "The batch's user vectors (each without its target in its history) and item vectors; with extra negatives, theirs and their ids."
+    ids = batch["item"]["id"]
+    users = model.user_tower(drop_target_from_history(batch["user"], ids), training=training)
+    items = model.item_tower(batch["item"], training=training)
+    if not self.extra_negatives: return users, items
+    extra_ids = keras.random.randint((self.extra_negatives,), 1, ops.shape(self.item_logq)[0], seed=self.seed_generator, dtype="int32")
+    return users, items, model.item_tower(gather_rows(self.catalogue, extra_ids), training=training), extra_ids
+
+# %% ../nbs/05_training.ipynb #58d86cf8
+@patch
+def mixed_logq(self: InBatchSoftmax, item_ids, extra_ids):
+    "log Q of the batch's items and of the extra negatives under the mixed proposal (B draws ∝ frequency, M uniform)."
+    b, uniform = ops.shape(item_ids)[0], 1.0 / (ops.shape(self.item_logq)[0] - 1)
+    q_batch, q_extra = ops.exp(ops.take(self.item_logq, item_ids)), ops.exp(ops.take(self.item_logq, extra_ids))
+    return (mixture_logq(q_batch, uniform, b, self.extra_negatives),
+            mixture_logq(q_extra, ops.full((self.extra_negatives,), uniform), b, self.extra_negatives))
+
+@patch
+def loss(self: InBatchSoftmax, batch: dict, outputs):
+    users, items, *extra = outputs
+    ids = batch["item"]["id"]
+    extra_vectors, extra_ids = extra or (None, None)
+    if not self.logq: logq = extra_logq = None
+    elif extra: logq, extra_logq = self.mixed_logq(ids, extra_ids)
+    else: logq, extra_logq = ops.take(self.item_logq, ids), None
+    return ops.mean(in_batch_softmax_loss(users, items, self.temperature, logq, ids, extra_vectors, extra_logq, extra_ids, self.symmetric))
+
+# %% ../nbs/05_training.ipynb #e6214e0d
+@keras.saving.register_keras_serializable(package="contrastrec")
+class UserViews(Task):
+    "Two stochastic passes of the user tower over the batch's users (dropout views), contrasted across the batch."
+    def __init__(self, temperature: float = 0.2, **kwargs):
+        super().__init__(**kwargs)
+        self.temperature = temperature
+
+    def embed(self, model, batch: dict, training: bool = False):
+        return model.user_tower(batch["user"], training=True), model.user_tower(batch["user"], training=True)
+
+    def loss(self, batch: dict, outputs): return ops.mean(info_nce_views(*outputs, self.temperature, ids=batch["user"]["id"]))
+    def get_config(self) -> dict: return {**super().get_config(), "temperature": self.temperature}
+
+# %% ../nbs/05_training.ipynb #fa25f329
+def _views_loss(view_a, view_b, ids, temperature: float):
+    "InfoNCE between the rows `ids` of two views of an embedding table."
+    return ops.mean(info_nce_views(ops.take(view_a, ids, axis=0), ops.take(view_b, ids, axis=0), temperature, ids=ids))
+
+@keras.saving.register_keras_serializable(package="contrastrec")
+class GraphViews(Task):
+    "SimGCL: two propagations of the graph perturbed by noise of length `noise`; batch users (and items) contrasted across them."
+    def __init__(self, graph: LightGCN | dict, temperature: float = 0.2, noise: float = 0.1, **kwargs):
+        super().__init__(**kwargs)
+        self.graph = keras.saving.deserialize_keras_object(graph) if isinstance(graph, dict) else graph
+        self.temperature, self.noise = temperature, noise
+
+    def embed(self, model, batch: dict, training: bool = False): return self.graph.propagate(self.noise), self.graph.propagate(self.noise)
+
+    def loss(self, batch: dict, outputs):
+        (users_a, items_a), (users_b, items_b) = outputs
+        loss = _views_loss(users_a, users_b, batch["user"]["id"], self.temperature)
+        return loss + _views_loss(items_a, items_b, batch["item"]["id"], self.temperature) if "item" in batch else loss
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "graph": keras.saving.serialize_keras_object(self.graph), "temperature": self.temperature, "noise": self.noise}
+
+# %% ../nbs/05_training.ipynb #b7e24b96
+@keras.saving.register_keras_serializable(package="contrastrec")
+class ContrastiveModel(TwoTowerModel):
+    "Two towers trained by a `task` (plus weighted `auxiliary_tasks`) through `compute_loss`."
+    def __init__(self, user_tower: Tower | dict, item_tower: Tower | dict, task: Task | dict,
+                 auxiliary_tasks: Sequence[Task | dict] = (), **kwargs):
+        super().__init__(user_tower, item_tower, **kwargs)
+        load = lambda t: keras.saving.deserialize_keras_object(t) if isinstance(t, dict) else t
+        self.task, self.auxiliary_tasks = load(task), [load(t) for t in auxiliary_tasks]
+
+    @property
+    def tasks(self) -> list[Task]: return [self.task, *self.auxiliary_tasks]
+
+    def call(self, inputs: dict, training=False): return self.task.embed(self, inputs, training)
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        loss = self.task.weight * self.task.loss(x, y_pred)
+        for task in self.auxiliary_tasks: loss = loss + task.weight * task.loss(x, task.embed(self, x, training))
+        return loss + ops.sum(self.losses) if self.losses else loss
+
+    def get_config(self) -> dict:
+        user_tower, item_tower, task, *auxiliary = serialize_together(self.user_tower, self.item_tower, self.task, *self.auxiliary_tasks)
+        return {**super().get_config(), "user_tower": user_tower, "item_tower": item_tower, "task": task, "auxiliary_tasks": auxiliary}
+
+# %% ../nbs/05_training.ipynb #e1b8b492
+def _towers_from_config(c: TrainConfig, data: EncodedDataset) -> tuple[Tower, Tower, LightGCN | None]:
+    "The user and item towers a configuration describes, and the LightGCN they share if it has a graph."
+    graph = (LightGCN(data.n_users, data.n_items, c.dim, c.graph_layers, graph_adjacency(data), include_input=not c.ssl_weight,
+                      seed=c.seed, name="lightgcn") if c.graph_layers else None)
+    item_ids = (LightGCNEncoder(graph, "item", name="item_graph") if graph else
+                keras.layers.Embedding(data.n_items, c.dim, name="item_id_embedding") if c.item_ids else None)
+    history = None
+    if c.user_history:
+        table = item_ids if c.share_item_embeddings else keras.layers.Embedding(data.n_items, c.dim, name="history_embedding")
+        history = HistoryEncoder(table, c.history_dropout, seed=c.seed, name="history")
+    user_encoder = FeatureEncoder(data.user_specs, data.n_users, c.dim, use_ids=c.user_ids, use_features=c.user_features,
+                                  id_encoder=LightGCNEncoder(graph, "user", name="user_graph") if graph else None, history=history,
+                                  name="user_encoder")
+    item_encoder = FeatureEncoder(data.item_specs, data.n_items, c.dim, use_ids=c.item_ids, use_features=c.item_features,
+                                  id_encoder=item_ids, name="item_encoder")
+    towers = [Tower(encoder, c.hidden_units, c.dim, normalize=True, seed=c.seed, name=name)
+              for encoder, name in ((user_encoder, "user_tower"), (item_encoder, "item_tower"))]
+    return *towers, graph
+
+# %% ../nbs/05_training.ipynb #be1a864a
+def _tasks_from_config(c: TrainConfig, graph: LightGCN | None) -> tuple[Task, list[Task]]:
+    "The objective of a configuration, and its view task if `ssl_weight` > 0 (SimGCL on a graph, dropout views without)."
+    task = (FullSoftmax(c.temperature, c.positive_weighting, name="full_softmax") if c.objective == "full_softmax" else
+            InBatchSoftmax(c.temperature, c.logq, c.extra_negatives, c.symmetric, seed=c.seed, name="in_batch_softmax"))
+    if not c.ssl_weight: return task, []
+    views = (GraphViews(graph, c.ssl_temperature, c.ssl_noise, weight=c.ssl_weight, name="graph_views") if graph else
+             UserViews(c.ssl_temperature, weight=c.ssl_weight, name="user_views"))
+    return task, [views]
+
+def model_from_config(config: TrainConfig, data: EncodedDataset) -> ContrastiveModel:
+    "The model `config` describes, sized for `data`, its tasks adapted to it."
+    user_tower, item_tower, graph = _towers_from_config(config, data)
+    model = ContrastiveModel(user_tower, item_tower, *_tasks_from_config(config, graph))
+    for task in model.tasks: task.adapt(data)
+    return model
+
+# %% ../nbs/05_training.ipynb #c2f72972
 def user_inputs(data: EncodedDataset, history_parts: Sequence[str] = ("train",)) -> dict[str, np.ndarray]:
     "Per-user input arrays: ids, side features and the history built from `history_parts`."
     return {**feature_tables(data, "user"), "history": history_table(data, history_parts)}
 
-def score_function(model: TwoTowerModel, users: dict[str, np.ndarray], items: dict[str, np.ndarray],
-                   batch_size: int = 4096) -> Callable[[np.ndarray], np.ndarray]:
-    "A `score_fn(user_indices) -> [b, n_items]` of cosine similarities, with the item vectors computed once."
+def cosine_scores(model: TwoTowerModel, users: dict[str, np.ndarray], items: dict[str, np.ndarray],
+                  batch_size: int = 4096) -> Callable[[np.ndarray], np.ndarray]:
+    "A `score(user_indices) -> [b, n_items]` of cosine similarities, the item vectors computed once."
     item_vecs = ops.convert_to_numpy(model.item_vectors(items, batch_size=batch_size))
-    def score(batch: np.ndarray) -> np.ndarray:
-        feats = {k: v[batch] for k, v in users.items()}
-        return ops.convert_to_numpy(model.user_vectors(feats)) @ item_vecs.T
-    return score
+    return lambda batch: ops.convert_to_numpy(model.user_vectors({k: v[batch] for k, v in users.items()})) @ item_vecs.T
 
+@patch
+def score_fn(self: TwoTowerModel, data: EncodedDataset, part: str = "test", batch_size: int = 4096) -> Callable[[np.ndarray], np.ndarray]:
+    "The library's scoring interface: `score(users) -> [b, n_items]` for evaluating `part`, users described by what is known then."
+    return cosine_scores(self, user_inputs(data, KNOWN_PARTS[part]), feature_tables(data, "item"), batch_size)
+
+# %% ../nbs/05_training.ipynb #0f3a6155
 def validation_metrics(data: EncodedDataset, ks: Sequence[int] = (10, 20)) -> Callable[[keras.Model], dict[str, float]]:
-    "The default validation engine: the `Evaluator` on `data.valid` (train items excluded), users described by their train history."
-    users, items = user_inputs(data, ("train",)), feature_tables(data, "item")
+    "The default validation: the `Evaluator`'s Recall and NDCG on `data.valid` (train items excluded), users described by train."
     evaluator = Evaluator(data, "valid", ks, metrics=("recall", "ndcg"))
-    return lambda model: evaluator(score_function(model, users, items))
+    users, items = user_inputs(data, ("train",)), feature_tables(data, "item")
+    return lambda model: evaluator(cosine_scores(model, users, items))
 
-class RankingValidation(keras.callbacks.Callback):
-    "Full-ranking validation each epoch, logged as `val_<metric>`; early stopping on `monitor`; best weights restored."
-    def __init__(self, evaluate: Callable[[keras.Model], dict[str, float]], monitor: str = "ndcg@20", patience: int = 40,
-                 state_dir: str | Path | None = None, verbose: int = 0):
+class ValidationMetrics(keras.callbacks.Callback):
+    "Adds `evaluate(model)`'s metrics to the logs as `val_<name>` at the end of every epoch."
+    def __init__(self, evaluate: Callable[[keras.Model], dict[str, float]]):
         super().__init__()
-        self.evaluate, self.monitor, self.patience, self.verbose = evaluate, monitor, patience, verbose
-        self.state_dir = Path(state_dir) if state_dir else None
-        self.best, self.best_epoch, self.wait, self.best_weights = -np.inf, -1, 0, None
-
-    def on_train_begin(self, logs=None):
-        if self.state_dir and (self.state_dir / "validation.json").exists():
-            state = json.loads((self.state_dir / "validation.json").read_text())
-            self.best, self.best_epoch, self.wait = state["best"], state["best_epoch"], state["wait"]
-            self.best_weights = [w for _, w in sorted(np.load(self.state_dir / "best_weights.npz").items(), key=lambda kv: int(kv[0][1:]))]
+        self.evaluate = evaluate
 
     def on_epoch_end(self, epoch, logs=None):
-        metrics = self.evaluate(self.model)
-        if logs is not None: logs.update({f"val_{k}": v for k, v in metrics.items()})
-        if self.verbose: print(f"epoch {epoch + 1}: " + " ".join(f"val_{k}={v:.4f}" for k, v in metrics.items()))
-        improved = metrics[self.monitor] > self.best
-        if improved:
-            self.best, self.best_epoch, self.wait = metrics[self.monitor], epoch, 0
-            self.best_weights = self.model.get_weights()
-        else:
-            self.wait += 1
-            if self.wait >= self.patience: self.model.stop_training = True
-        if self.state_dir: self._save_state(improved)
+        if logs is not None: logs.update({f"val_{k}": v for k, v in self.evaluate(self.model).items()})
 
-    def _save_state(self, weights_changed: bool):
-        "Write the counters every epoch and the best weights only when they changed."
+# %% ../nbs/05_training.ipynb #ede8fd30
+class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
+    "Keras' `EarlyStopping` whose counters and best weights are kept in `state_dir` too, so an interrupted run resumes them."
+    def __init__(self, state_dir: str | Path | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.state_dir = Path(state_dir) if state_dir else None
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        if self.state_dir and (self.state_dir / "early_stopping.json").exists():
+            state = json.loads((self.state_dir / "early_stopping.json").read_text())
+            self.best, self.best_epoch, self.wait = state["best"], state["best_epoch"], state["wait"]
+            with np.load(self.state_dir / "best_weights.npz") as f: self.best_weights = [f[f"w{i}"] for i in range(len(f.files))]
+
+    def on_epoch_end(self, epoch, logs=None):
+        best = self.best
+        super().on_epoch_end(epoch, logs)
+        if self.state_dir is None: return
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        if weights_changed: np.savez(self.state_dir / "best_weights.npz", **{f"w{i}": w for i, w in enumerate(self.best_weights)})
-        (self.state_dir / "validation.json").write_text(json.dumps({"best": self.best, "best_epoch": self.best_epoch, "wait": self.wait}))
+        if self.best != best: np.savez(self.state_dir / "best_weights.npz", **{f"w{i}": w for i, w in enumerate(self.best_weights)})
+        (self.state_dir / "early_stopping.json").write_text(json.dumps({"best": self.best, "best_epoch": self.best_epoch, "wait": self.wait}))
 
-    def on_train_end(self, logs=None):
-        if self.best_weights is not None: self.model.set_weights(self.best_weights)
+# %% ../nbs/05_training.ipynb #d1b1ba10
+def seed_states(model: keras.Model) -> list:
+    "The state variables of every Keras seed generator in `model` (dropout, history dropout, negatives, graph noise)."
+    return [v for v in model.variables if v.path.endswith("seed_generator_state")]
+
+class EpochSeeding(keras.callbacks.Callback):
+    "Keys the input shuffle and every random draw of the model on the epoch number, so a resumed run replays the same epochs."
+    def __init__(self, variable: tf.Variable):
+        super().__init__()
+        self.variable = variable
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.variable.assign(epoch)
+        for state in seed_states(self.model):
+            state.assign(np.array([ops.convert_to_numpy(state.value)[0], epoch << 20], dtype=state.dtype))
 
 # %% ../nbs/05_training.ipynb #f08a0da8
 def format_duration(seconds: float) -> str:
@@ -272,25 +415,11 @@ class EpochProgress(keras.callbacks.Callback):
               + f"{format_duration(elapsed)}, " + (f"{left(soonest)} to " if soonest < self.epochs else "") + f"{left(self.epochs)} left",
               file=self.file or sys.stdout, flush=True)
 
-# %% ../nbs/05_training.ipynb #bb1cd082
-class EpochSeeding(keras.callbacks.Callback):
-    "Keys the input shuffle and every random draw of the model on the epoch number, so a resumed run replays the same epochs."
-    def __init__(self, variable: tf.Variable):
-        super().__init__()
-        self.variable = variable
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.variable.assign(epoch)
-        for layer in self.model._flatten_layers():
-            for generator in layer._seed_generators:
-                state = ops.convert_to_numpy(generator.state.value)
-                generator.state.assign(np.array([state[0], epoch << 20], dtype=state.dtype))
-
-def training_dataset(data: EncodedDataset, config: TrainConfig, epoch: tf.Variable | None = None) -> tf.data.Dataset:
-    "The input pipeline `config.objective` trains on: user batches with positives, or (user, item) pair batches."
-    users = user_inputs(data) if config.user_history else feature_tables(data, "user")
-    if config.objective == "full_softmax":
-        return user_dataset(data, config.batch_size, config.seed, epoch=epoch, user_tables=users)
+# %% ../nbs/05_training.ipynb #309d6763
+def training_dataset(data: EncodedDataset, model: ContrastiveModel, config: TrainConfig, epoch: tf.Variable | None = None) -> tf.data.Dataset:
+    "The input pipeline the model's task trains on: user batches with their positives, or (user, item) pair batches."
+    users = user_inputs(data) if "history" in model.user_tower.input_keys else feature_tables(data, "user")
+    if model.task.batches == "users": return user_dataset(data, config.batch_size, config.seed, epoch=epoch, user_tables=users)
     return pair_dataset(data, config.batch_size, config.seed, epoch=epoch, user_tables=users, drop_remainder=True)
 
 def _optimizer(config: TrainConfig, steps_per_epoch: int) -> keras.optimizers.Optimizer:
@@ -299,24 +428,31 @@ def _optimizer(config: TrainConfig, steps_per_epoch: int) -> keras.optimizers.Op
     if config.weight_decay: return keras.optimizers.AdamW(lr, weight_decay=config.weight_decay)
     return keras.optimizers.Adam(lr)
 
-def fit(data: EncodedDataset, config: TrainConfig = TrainConfig(),
-        evaluate: Callable[[keras.Model], dict[str, float]] | None = None,
-        checkpoint_dir: str | Path | None = None, callbacks: Sequence[keras.callbacks.Callback] = (),
-        verbose: int = 1) -> tuple[ContrastiveRecommender, keras.callbacks.History]:
-    "Train on `data.train`, early-stopped on `data.valid`; returns the best model and its history (no valid part: all `config.epochs`, last weights). `verbose=1` prints one line per epoch, 0 nothing."
-    keras.utils.set_random_seed(config.seed)
-    epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
-    ds = training_dataset(data, config, epoch)
-    steps = int(ds.cardinality())
-    with tf.distribute.get_strategy().scope():
-        model = ContrastiveRecommender.from_config_and_data(config, data)
-        model.compile(optimizer=_optimizer(config, steps), jit_compile=config.jit_compile)
-    cbs = [EpochSeeding(epoch)]
-    if checkpoint_dir: cbs.append(keras.callbacks.BackupAndRestore(str(Path(checkpoint_dir) / "backup"), delete_checkpoint=False))
+# %% ../nbs/05_training.ipynb #5517153e
+def _fit_callbacks(data: EncodedDataset, config: TrainConfig, epoch: tf.Variable, evaluate, checkpoint_dir, verbose: int) -> list:
+    "Epoch seeding, backup (with a checkpoint folder), validation with early stopping (with something to validate on), progress."
+    callbacks = [EpochSeeding(epoch)]
+    if checkpoint_dir: callbacks.append(keras.callbacks.BackupAndRestore(str(Path(checkpoint_dir) / "backup"), delete_checkpoint=False))
     validates = data.valid is not None or evaluate is not None
     if validates:
-        cbs.append(RankingValidation(evaluate or validation_metrics(data), config.monitor, config.patience,
-                                     Path(checkpoint_dir) / "validation" if checkpoint_dir else None))
-    if verbose: cbs.append(EpochProgress(config.epochs, config.patience if validates else None, f"val_{config.monitor}"))
-    history = model.fit(ds, epochs=config.epochs, callbacks=[*cbs, *callbacks], verbose=0, shuffle=False)
+        callbacks += [ValidationMetrics(evaluate or validation_metrics(data)),
+                      ResumableEarlyStopping(Path(checkpoint_dir) / "validation" if checkpoint_dir else None, monitor=f"val_{config.monitor}",
+                                             mode="max", patience=config.patience, restore_best_weights=True)]
+    if verbose: callbacks.append(EpochProgress(config.epochs, config.patience if validates else None, f"val_{config.monitor}"))
+    return callbacks
+
+def fit(data: EncodedDataset, config: TrainConfig = TrainConfig(), model: ContrastiveModel | None = None,
+        evaluate: Callable[[keras.Model], dict[str, float]] | None = None, checkpoint_dir: str | Path | None = None,
+        callbacks: Sequence[keras.callbacks.Callback] = (), verbose: int = 1) -> tuple[ContrastiveModel, keras.callbacks.History]:
+    "Train `model` (default: `model_from_config(config, data)`) on `data.train`, early-stopped on `data.valid` with the best weights restored."
+    keras.utils.set_random_seed(config.seed)
+    epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
+    with tf.distribute.get_strategy().scope():
+        if model is None: model = model_from_config(config, data)
+        else:
+            for task in model.tasks: task.adapt(data)
+        ds = training_dataset(data, model, config, epoch)
+        model.compile(optimizer=_optimizer(config, int(ds.cardinality())), jit_compile=config.jit_compile)
+    history = model.fit(ds, epochs=config.epochs, callbacks=[*_fit_callbacks(data, config, epoch, evaluate, checkpoint_dir, verbose), *callbacks],
+                        verbose=0, shuffle=False)
     return model, history

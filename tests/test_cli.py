@@ -59,7 +59,7 @@ def test_train_recommend_evaluate_in_process(work, model, capsys):
     root, split = work
     assert sorted(p.name for p in model.iterdir()) == sorted(["model.keras", "vocabularies.json", "feature_specs.json",
         "features.npz", "interactions.npz", "config.json", "recommender.json"])
-    assert json.loads((model / "config.json").read_text())["dim"] == 32
+    assert json.loads((model / "config.json").read_text())["train_config"]["dim"] == 32
     capsys.readouterr()
     assert main(["recommend", "--model", str(model), "--k", "7", "--out", str(root / "recs.tsv")]) == 0
     check_recs(root / "recs.tsv", split, 7)
@@ -169,7 +169,7 @@ def test_train_with_refit_saves_a_model_of_train_plus_valid(work, capsys, tmp_pa
     refit_lines = printed.split("refitting on train + valid for")[1].splitlines()[1:]
     assert refit_lines and all("valid " not in line for line in refit_lines if line.startswith("epoch"))
     with np.load(out / "interactions.npz") as saved:
-        assert saved.files == ["train"] and len(saved["train"]) == len(split.train) + len(split.valid)
+        assert sorted(saved.files) == ["save_id", "train"] and len(saved["train"]) == len(split.train) + len(split.valid)
     assert main(["recommend", "--model", str(out), "--k", "5", "--out", str(tmp_path / "recs.tsv")]) == 0
     check_recs(tmp_path / "recs.tsv", split, 5)
 

@@ -1,5 +1,6 @@
 "Serving: seen-item exclusion, exact vs approximate search, cold start, save/load round trips."
 import importlib.util
+import json
 import os
 import signal
 import subprocess
@@ -292,3 +293,11 @@ def test_verbose_reports_the_slow_steps_on_stderr(trained, capsys):
                                                        f"built the ann index over {data.n_items - 1} items"], err
     Recommender(rec.model, data, rec.config)
     assert capsys.readouterr().err == ""
+
+
+def test_a_folder_of_an_earlier_format_is_refused_with_what_to_do(trained, tmp_path):
+    _, _, rec = trained
+    folder = rec.save(tmp_path / "model")
+    settings = json.loads((folder / "recommender.json").read_text())
+    (folder / "recommender.json").write_text(json.dumps({k: v for k, v in settings.items() if k != "format"}))
+    assert "saved in format 1 by an earlier contrastrec" in one_line_load_error(folder) and "train the model again" in one_line_load_error(folder)

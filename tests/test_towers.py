@@ -131,19 +131,40 @@ def test_lightgcn_propagation_and_noise(data, include_input):
     assert np.allclose(np.linalg.norm(delta[connected], axis=1), 0.2, atol=1e-5) and np.allclose(delta[~connected], 0)
 
 
-CONFIGS = {
-    "id+features, MLP": dict(hidden_units=[16], norm="batch", dropout=0.2),
-    "shared history": dict(user_ids=False, user_features=False, item_features=False, user_history=True,
-                           share_item_embeddings=True, history_dropout=0.5),
-    "history + features": dict(user_ids=False, user_history=True, history_dropout=0.3, norm="layer", hidden_units=[8]),
-    "graph": dict(item_features=False, graph_layers=2, graph_include_input=False),
-}
+def two_towers(user_encoder, item_encoder, **head) -> TwoTowerModel:
+    return TwoTowerModel(Tower(user_encoder, output_dim=8, normalize=True, name="user_tower", **head),
+                         Tower(item_encoder, output_dim=8, normalize=True, name="item_tower", **head))
+
+
+def ids_and_features_mlp(data):
+    return two_towers(FeatureEncoder(data.user_specs, data.n_users, 8), FeatureEncoder(data.item_specs, data.n_items, 8),
+                      hidden_units=[16], norm="batch", dropout=0.2, seed=1)
+
+
+def shared_history(data):
+    table = keras.layers.Embedding(data.n_items, 8, name="item_ids")
+    return two_towers(FeatureEncoder(use_ids=False, history=HistoryEncoder(table, 0.5, seed=1)), FeatureEncoder(id_encoder=table))
+
+
+def history_and_features(data):
+    history = HistoryEncoder(keras.layers.Embedding(data.n_items, 8, name="history_table"), 0.3, seed=1)
+    return two_towers(FeatureEncoder(data.user_specs, use_ids=False, history=history), FeatureEncoder(data.item_specs, data.n_items, 8),
+                      norm="layer", hidden_units=[8])
+
+
+def graph(data):
+    gcn = LightGCN(data.n_users, data.n_items, 8, 2, graph_adjacency(data), include_input=False, seed=1)
+    return two_towers(FeatureEncoder(id_encoder=LightGCNEncoder(gcn, "user")), FeatureEncoder(id_encoder=LightGCNEncoder(gcn, "item")))
+
+
+CONFIGS = {"id+features, MLP": ids_and_features_mlp, "shared history": shared_history, "history + features": history_and_features,
+           "graph": graph}
 
 
 @pytest.mark.parametrize("name", CONFIGS)
 def test_save_and_load_give_identical_vectors(data, tmp_path, name):
     keras.utils.set_random_seed(0)
-    model = TwoTowerModel.from_data(data, dim=8, seed=1, **CONFIGS[name])
+    model = CONFIGS[name](data)
     users, items = inputs(data)
     model.save(tmp_path / "m.keras")
     loaded = keras.saving.load_model(tmp_path / "m.keras")
@@ -151,25 +172,31 @@ def test_save_and_load_give_identical_vectors(data, tmp_path, name):
     assert np.array_equal(loaded.user_vectors(users), model.user_vectors(users))
     assert np.array_equal(loaded.item_vectors(items), model.item_vectors(items))
     assert [w.path for w in loaded.weights] == [w.path for w in model.weights]
-    if model.user_tower.encoder.history is not None and CONFIGS[name].get("share_item_embeddings"):
-        assert loaded.user_tower.encoder.history.embedding is loaded.item_tower.encoder.id_encoder
+    if name == "shared history": assert loaded.user_tower.encoder.history.embedding is loaded.item_tower.encoder.id_encoder
+    if name == "graph": assert loaded.user_tower.encoder.id_encoder.graph is loaded.item_tower.encoder.id_encoder.graph
     u, i = model({"user": {k: v[:5] for k, v in users.items()}, "item": {k: v[:5] for k, v in items.items()}})
     assert u.shape == i.shape == (5, 8)
 
 
-def test_model_errors(data):
-    with pytest.raises(ValueError, match="share_item_embeddings"): TwoTowerModel.from_data(data, share_item_embeddings=True)
-    with pytest.raises(ValueError, match="no inputs"): TwoTowerModel.from_data(data, user_ids=False, user_features=False)
-    with pytest.raises(ValueError, match="graph"): TwoTowerModel(data.n_users, data.n_items, graph_layers=2)
-    with pytest.raises(ValueError, match="history"): TwoTowerModel.from_data(data, user_history=True).user_vectors(feature_tables(data, "user"))
-    with pytest.raises(ValueError, match="dropout"): TwoTowerModel.from_data(data, user_history=True, history_dropout=1.0)
+def test_tower_projects_only_where_the_width_differs(data):
+    ids = FeatureEncoder(id_cardinality=data.n_items, id_dim=8)
+    assert Tower(ids, output_dim=8).projection is None and Tower(ids, output_dim=4).projection is not None
+    assert Tower(ids, [8], output_dim=8).projection is not None  # an MLP always ends with the projection
+
+
+def test_encoder_errors(data):
+    with pytest.raises(ValueError, match="no inputs"): FeatureEncoder(use_ids=False)
+    with pytest.raises(ValueError, match="id_cardinality"): FeatureEncoder(data.item_specs)
+    with pytest.raises(ValueError, match="graph"): LightGCN(data.n_users, data.n_items, 8, 2)
+    with pytest.raises(ValueError, match="history"): shared_history(data).user_vectors(feature_tables(data, "user"))
+    with pytest.raises(ValueError, match="dropout"): HistoryEncoder(keras.layers.Embedding(data.n_items, 8), dropout=1.0)
 
 
 @keras.saving.register_keras_serializable(package="test_towers")
-class InBatchSoftmax(TwoTowerModel):
-    "What the training chapter does: a subclass with its own argument and loss, built through from_data and trained with fit."
-    def __init__(self, temperature: float = 0.1, **kwargs):
-        super().__init__(**kwargs)
+class InBatchSoftmaxModel(TwoTowerModel):
+    "The plain Keras way to add an objective: a subclass with its own argument and `compute_loss`."
+    def __init__(self, user_tower, item_tower, temperature: float = 0.1, **kwargs):
+        super().__init__(user_tower, item_tower, **kwargs)
         self.temperature = temperature
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
@@ -183,22 +210,22 @@ class InBatchSoftmax(TwoTowerModel):
 @pytest.mark.parametrize("name", ["id+features, MLP", "graph"])
 def test_subclass_trains_and_round_trips(data, tmp_path, name):
     keras.utils.set_random_seed(0)
-    model = InBatchSoftmax.from_data(data, temperature=0.2, dim=8, **CONFIGS[name])
+    towers = CONFIGS[name](data)
+    model = InBatchSoftmaxModel(towers.user_tower, towers.item_tower, temperature=0.2)
     model.compile(optimizer=keras.optimizers.Adam(0.01))
     history = model.fit(pair_dataset(data, batch_size=64, seed=0), epochs=2, verbose=0)
     assert history.history["loss"][-1] < history.history["loss"][0]
     model.save(tmp_path / "s.keras")
     loaded = keras.saving.load_model(tmp_path / "s.keras")
     users, items = inputs(data)
-    assert type(loaded) is InBatchSoftmax and loaded.temperature == 0.2
+    assert type(loaded) is InBatchSoftmaxModel and loaded.temperature == 0.2
     assert np.array_equal(loaded.item_vectors(items), model.item_vectors(items))
 
 
 def test_history_dropout_step_is_traceable(data):
     "The denoising tower inside a compiled function: new draws each step, no retracing."
     keras.utils.set_random_seed(0)
-    model = TwoTowerModel.from_data(data, dim=8, user_ids=False, user_features=False, item_features=False,
-                                    user_history=True, share_item_embeddings=True, history_dropout=0.5)
+    model = shared_history(data)
     hist = tf.constant(history_table(data)[1:])
     step = tf.function(lambda h: model.user_vectors({"history": h}, training=True))
     a, b = step(hist), step(hist)

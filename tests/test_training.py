@@ -9,7 +9,7 @@ import tensorflow as tf
 
 from contrastrec.data import Split, encode, load_benchmark_split
 from contrastrec.evaluation import Evaluator
-from contrastrec.training import ContrastiveRecommender, TrainConfig, fit, score_function, user_inputs, feature_tables
+from contrastrec.training import ContrastiveModel, TrainConfig, fit, model_from_config
 
 SMALL = TrainConfig(dim=16, epochs=4, patience=10, batch_size=16)
 
@@ -57,8 +57,7 @@ def test_validation_metrics_logged_and_best_epoch_restored(small):
     model, history = fit(small, TrainConfig(**{**SMALL.to_dict(), "epochs": 5}))
     ndcg = history.history["val_ndcg@20"]
     assert len(ndcg) == 5 and all(0 <= v <= 1 for v in ndcg)
-    users, items = user_inputs(small), feature_tables(small, "item")
-    now = Evaluator(small, "valid", ks=(20,), metrics=("ndcg",))(score_function(model, users, items))
+    now = Evaluator(small, "valid", ks=(20,), metrics=("ndcg",))(model.score_fn(small, "valid"))
     assert now["ndcg@20"] == pytest.approx(max(ndcg), abs=1e-6), "the best epoch's weights must be restored"
 
 
@@ -67,7 +66,7 @@ def test_mirrored_strategy_over_cpu_trains_like_the_default(small):
     _, plain = fit(small, config)
     with tf.distribute.MirroredStrategy(["/cpu:0"]).scope():
         model, mirrored = fit(small, config)
-    assert isinstance(model, ContrastiveRecommender)
+    assert isinstance(model, ContrastiveModel)
     np.testing.assert_allclose(plain.history["loss"], mirrored.history["loss"], rtol=1e-4)
 
 
@@ -103,6 +102,32 @@ def test_refit_without_valid_trains_every_epoch_and_keeps_the_last_weights():
 def test_items_without_train_interactions_are_not_softmax_candidates(small):
     gone = np.unique(small.train[:, 1])[:5]
     data = replace(small, train=small.train[~np.isin(small.train[:, 1], gone)])
-    model = ContrastiveRecommender.from_config_and_data(TrainConfig(dim=8), data)
-    candidates = keras.ops.convert_to_numpy(model.candidates)
+    model = model_from_config(TrainConfig(dim=8), data)
+    candidates = keras.ops.convert_to_numpy(model.task.candidates)
     assert not candidates[gone].any() and not candidates[0] and candidates.sum() == (data.item_counts()[1:] > 0).sum()
+
+
+def test_the_model_saves_with_its_tasks_and_shared_graph(small, tmp_path):
+    "A training model round-trips through keras.saving: towers, tasks and the LightGCN they share stay one object."
+    config = TrainConfig(objective="in_batch", dim=8, graph_layers=2, user_history=False, user_ids=True, ssl_weight=0.1, epochs=1, batch_size=64)
+    model, _ = fit(small, config, verbose=0)
+    model.save(tmp_path / "m.keras")
+    loaded = keras.saving.load_model(tmp_path / "m.keras", compile=False)
+    assert [type(t).__name__ for t in loaded.tasks] == ["InBatchSoftmax", "GraphViews"]
+    assert loaded.auxiliary_tasks[0].graph is loaded.item_tower.encoder.id_encoder.graph is loaded.user_tower.encoder.id_encoder.graph
+    assert (loaded.task.get_config(), loaded.auxiliary_tasks[0].weight) == (model.task.get_config(), 0.1)
+    for a, b in zip(loaded.score_fn(small, "test")(np.arange(1, 9)), model.score_fn(small, "test")(np.arange(1, 9))):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_a_new_task_needs_one_class(small):
+    from contrastrec.training import Task
+
+    class PullPairs(Task):
+        batches = "pairs"
+        def embed(self, model, batch, training=False): return model.user_tower(batch["user"]), model.item_tower(batch["item"])
+        def loss(self, batch, outputs): return -keras.ops.mean(keras.ops.sum(outputs[0] * outputs[1], axis=1))
+
+    towers = model_from_config(TrainConfig(dim=8, user_history=False, user_ids=True), small)
+    model, history = fit(small, TrainConfig(epochs=2, batch_size=64, patience=5), model=ContrastiveModel(towers.user_tower, towers.item_tower, PullPairs()), verbose=0)
+    assert history.history["loss"][-1] < history.history["loss"][0]
