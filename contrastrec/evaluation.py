@@ -18,6 +18,7 @@ import keras
 from keras import ops
 
 from .data import EncodedDataset
+from .losses import bpr_loss
 
 # %% auto #0
 __all__ = ['KNOWN_PARTS', 'RANKING_METRICS', 'LIST_METRICS', 'ALL_METRICS', 'relevance_matrix', 'top_k_items', 'hit_matrix',
@@ -49,8 +50,8 @@ def top_k_items(score_fn: Callable[[np.ndarray], np.ndarray], users: np.ndarray,
     return np.concatenate(out).astype("int32") if out else np.zeros((0, k), "int32")
 
 def hit_matrix(top: np.ndarray, users: np.ndarray, heldout: sp.csr_matrix) -> np.ndarray:
-    "Boolean `[n_users, k]`: is the item at each rank one of the user's held-out items?"
-    return np.take_along_axis(heldout[np.asarray(users)].toarray() > 0, top, axis=1)
+    "Boolean `[len(users), k]`: is the item at each rank one of the user's held-out items? Reads only those len(users) × k entries of `heldout`."
+    return heldout[np.asarray(users)[:, None], top].toarray() > 0
 
 def recall_at_k(hits: np.ndarray, n_relevant: np.ndarray, k: int) -> np.ndarray:
     "Per-user Recall@k: held-out items in the top `k` over the number of held-out items."
@@ -311,10 +312,9 @@ class MatrixFactorization(keras.Model):
         return ops.stack([ops.sum(users * self.item_embedding(inputs[side]), axis=-1) for side in ("pos", "neg")], axis=-1)
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
-        "BPR: mean of −log σ(s_pos − s_neg), plus `reg` × the squared norms of the batch's embeddings."
-        ranking = ops.mean(ops.softplus(y_pred[:, 1] - y_pred[:, 0]))
+        "Batch mean of chapter 3's `bpr_loss` of the (pos, neg) scores, plus `reg` × the mean squared norms of the batch's embeddings."
         rows = (self.user_embedding(x["user"]), self.item_embedding(x["pos"]), self.item_embedding(x["neg"]))
-        return ranking + self.reg * ops.mean(sum(ops.sum(r * r, axis=-1) for r in rows))
+        return ops.mean(bpr_loss(y_pred[:, 0], y_pred[:, 1])) + self.reg * ops.mean(sum(ops.sum(r * r, axis=-1) for r in rows))
 
     def get_config(self) -> dict:
         return {**super().get_config(), "n_users": self.n_users, "n_items": self.n_items, "dim": self.dim,

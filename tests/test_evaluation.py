@@ -11,7 +11,7 @@ from hypothesis.extra.numpy import arrays
 from contrastrec.data import Split, encode
 from contrastrec.evaluation import (BPRMF, EASE, ContentKNN, Evaluator, ItemKNN, MatrixFactorization, MostPopular,
                                     RANKING_METRICS, average_precision_at_k, coverage_at_k, ease_weights, evaluate,
-                                    hit_at_k, hold_out_items, keep_top_neighbours, known_interactions, mrr_at_k,
+                                    hit_at_k, hit_matrix, hold_out_items, keep_top_neighbours, known_interactions, mrr_at_k,
                                     multi_hot_matrix, ndcg_at_k, popularity_percentiles, precision_at_k, cosine_item_similarity,
                                     recall_at_k, restrict_candidates, top_k_items)
 
@@ -58,6 +58,16 @@ def test_precision_times_k_counts_hits_and_orderings_between_metrics(case, k):
     assert (m["mrr"] <= m["hit"] + 1e-12).all() and (m["recall"] <= m["hit"] + 1e-12).all()
     assert (m["precision"] <= m["hit"] + 1e-12).all()
     assert np.array_equal(m["hit"] > 0, hits[:, :k].any(1))
+
+
+@SETTINGS
+@given(arrays(np.float32, (5, 9), elements=st.sampled_from([0.0, 1.0, 2.0])), st.integers(0, 2**16), st.integers(1, 8))
+def test_hit_matrix_reads_the_listed_entries_of_the_heldout_matrix(heldout, seed, k):
+    "The sparse look-up agrees with indexing the dense matrix at the listed items."
+    rng = np.random.default_rng(seed)
+    users = rng.permutation(5)[: rng.integers(1, 6)]
+    top = np.stack([rng.permutation(np.arange(1, 9))[:k] for _ in users])
+    assert np.array_equal(hit_matrix(top, users, sp.csr_matrix(heldout)), np.take_along_axis(heldout[users] > 0, top, axis=1))
 
 
 @SETTINGS
