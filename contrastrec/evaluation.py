@@ -15,9 +15,11 @@ import pandas as pd
 import scipy.sparse as sp
 from scipy.stats import rankdata
 import keras
+from fastcore.basics import patch
 from keras import ops
 
 from .data import EncodedDataset
+from .losses import bpr_loss
 
 # %% auto #0
 __all__ = ['KNOWN_PARTS', 'RANKING_METRICS', 'LIST_METRICS', 'ALL_METRICS', 'relevance_matrix', 'top_k_items', 'hit_matrix',
@@ -30,12 +32,14 @@ __all__ = ['KNOWN_PARTS', 'RANKING_METRICS', 'LIST_METRICS', 'ALL_METRICS', 'rel
 
 # %% ../nbs/04_evaluation.ipynb #66278cfc
 def relevance_matrix(pairs: np.ndarray, n_users: int, n_items: int) -> sp.csr_matrix:
-    "User × item count matrix of (user, item) index pairs; OOV items pile up in column 0 so row sums count them."
+    "Sparse user × item count matrix of (user, item) index pairs; OOV items pile up in column 0, so row sums count them. Memory O(len(pairs))."
     return sp.csr_matrix((np.ones(len(pairs), "float32"), (pairs[:, 0], pairs[:, 1])), shape=(n_users, n_items))
 
+# %% ../nbs/04_evaluation.ipynb #1a6916c7
 def top_k_items(score_fn: Callable[[np.ndarray], np.ndarray], users: np.ndarray, k: int,
                 exclude: sp.csr_matrix | None = None, batch_size: int = 1024) -> np.ndarray:
-    "Top-`k` item indices per user from `score_fn(users) -> [b, n_items]`, never returning excluded items or OOV index 0."
+    """Top-`k` item indices per user from `score_fn(users) -> [b, n_items]`, never returning excluded items or OOV index 0.
+    Memory: one `[batch_size, n_items]` float32 score block at a time and the `[len(users), k]` result; time O(len(users) × n_items)."""
     users = np.asarray(users)
     out = []
     for start in range(0, len(users), batch_size):
@@ -48,14 +52,17 @@ def top_k_items(score_fn: Callable[[np.ndarray], np.ndarray], users: np.ndarray,
         out.append(keras.ops.convert_to_numpy(keras.ops.top_k(scores, k=min(k, scores.shape[1]), sorted=True)[1]))
     return np.concatenate(out).astype("int32") if out else np.zeros((0, k), "int32")
 
+# %% ../nbs/04_evaluation.ipynb #656412a9
 def hit_matrix(top: np.ndarray, users: np.ndarray, heldout: sp.csr_matrix) -> np.ndarray:
-    "Boolean `[n_users, k]`: is the item at each rank one of the user's held-out items?"
-    return np.take_along_axis(heldout[np.asarray(users)].toarray() > 0, top, axis=1)
+    "Boolean `[len(users), k]`: is the item at each rank one of the user's held-out items? Reads only those len(users) × k entries of `heldout`."
+    return heldout[np.asarray(users)[:, None], top].toarray() > 0
 
+# %% ../nbs/04_evaluation.ipynb #1710cf53
 def recall_at_k(hits: np.ndarray, n_relevant: np.ndarray, k: int) -> np.ndarray:
     "Per-user Recall@k: held-out items in the top `k` over the number of held-out items."
     return hits[:, :k].sum(1) / np.maximum(n_relevant, 1)
 
+# %% ../nbs/04_evaluation.ipynb #66ceab36
 def ndcg_at_k(hits: np.ndarray, n_relevant: np.ndarray, k: int) -> np.ndarray:
     "Per-user NDCG@k with binary relevance; the ideal DCG places min(k, |R_u|) hits first."
     discounts = 1.0 / np.log2(np.arange(2, k + 2))
@@ -67,15 +74,18 @@ def hit_at_k(hits: np.ndarray, k: int) -> np.ndarray:
     "Per-user Hit@k: 1 if any held-out item is in the top `k`, else 0."
     return hits[:, :k].any(1).astype("float64")
 
+# %% ../nbs/04_evaluation.ipynb #ccea71ff
 def mrr_at_k(hits: np.ndarray, k: int) -> np.ndarray:
     "Per-user reciprocal rank of the first held-out item in the top `k` (0 if there is none)."
     top = hits[:, :k]
     return np.where(top.any(1), 1.0 / (top.argmax(1) + 1), 0.0)
 
+# %% ../nbs/04_evaluation.ipynb #c3e1b258
 def precision_at_k(hits: np.ndarray, k: int) -> np.ndarray:
-    "Per-user Precision@k: held-out items in the top `k`, divided by `k`."
+    "Per-user Precision@k: held-out items in the top `k`, divided by `k` (at most min(|R_u|, k)/k)."
     return hits[:, :k].sum(1) / k
 
+# %% ../nbs/04_evaluation.ipynb #8963dc6e
 def average_precision_at_k(hits: np.ndarray, n_relevant: np.ndarray, k: int) -> np.ndarray:
     "Per-user AP@k: Precision@r summed over the hit ranks r ≤ k, divided by min(k, |R_u|) (MAP@k is its mean)."
     top = hits[:, :k]
@@ -84,35 +94,39 @@ def average_precision_at_k(hits: np.ndarray, n_relevant: np.ndarray, k: int) -> 
 
 # %% ../nbs/04_evaluation.ipynb #7f1e77b2
 def coverage_at_k(top: np.ndarray, n_items: int, k: int) -> float:
-    "Share of the `n_items - 1` real items (OOV index 0 left out) that appear in at least one top-`k` list."
+    "Share of the `n_items - 1` real items (OOV index 0 left out) that appear in at least one top-`k` list. Memory O(n_items)."
     shown = np.bincount(top[:, :k].ravel(), minlength=n_items)[1:]
     return float(np.count_nonzero(shown) / (n_items - 1))
 
+# %% ../nbs/04_evaluation.ipynb #d3addccb
 def popularity_percentiles(item_counts: np.ndarray) -> np.ndarray:
     "Each item's popularity percentile in (0, 1]: the mid-rank of its count among the real items over their number (OOV 0 gets 0)."
     out = np.zeros(len(item_counts))
     out[1:] = rankdata(item_counts[1:], method="average") / (len(item_counts) - 1)
     return out
 
+# %% ../nbs/04_evaluation.ipynb #36e2f24b
 def self_information(data: EncodedDataset) -> np.ndarray:
-    "−log2 p(i) per item, with p(i) the share of users who have item `i` in train (at least one user)."
+    "−log2 p(i) per item, with p(i) the share of users who have item `i` in train (at least one user). Memory O(n_items)."
     users_per_item = np.diff(data.matrix(["train"]).tocsc().indptr)
     return -np.log2(np.maximum(users_per_item, 1) / (data.n_users - 1))
 
+# %% ../nbs/04_evaluation.ipynb #ed6f0b09
 def mean_item_value_at_k(top: np.ndarray, values: np.ndarray, k: int) -> np.ndarray:
     "Per-user mean of an item statistic (`values[i]`) over the top-`k` list: Pop@k with percentiles, Nov@k with self-information."
     return values[top[:, :k]].mean(1)
 
 # %% ../nbs/04_evaluation.ipynb #05a149c8
-KNOWN_PARTS = {"valid": ("train",), "test": ("train", "valid")}
+KNOWN_PARTS = {"valid": ("train",), "test": ("train", "valid")}  # the parts known when each part is scored
 
+# %% ../nbs/04_evaluation.ipynb #d4341aad
 def known_interactions(data: EncodedDataset, part: str) -> sp.csr_matrix:
-    "Binary user × item matrix of what is known when `part` is scored: train for valid, train + valid for test (OOV row and column 0 empty)."
+    "Sparse binary user × item matrix of what is known when `part` is scored: train for valid, train + valid for test (OOV row and column 0 empty)."
     if part not in KNOWN_PARTS: raise ValueError(f"part must be one of {list(KNOWN_PARTS)}, not {part!r}.")
     return data.matrix(KNOWN_PARTS[part], oov=False)
 
 # %% ../nbs/04_evaluation.ipynb #3775a2d9
-RANKING_METRICS = {
+RANKING_METRICS = {  # name -> per-user metric(hits, n_relevant, k)
     "recall": recall_at_k,
     "ndcg": ndcg_at_k,
     "hit": lambda hits, n_relevant, k: hit_at_k(hits, k),
@@ -120,11 +134,13 @@ RANKING_METRICS = {
     "precision": lambda hits, n_relevant, k: precision_at_k(hits, k),
     "map": average_precision_at_k,
 }
-LIST_METRICS = ("coverage", "popularity", "novelty")
+LIST_METRICS = ("coverage", "popularity", "novelty")  # measures of the lists beyond accuracy
 ALL_METRICS = (*RANKING_METRICS, *LIST_METRICS)
 
+# %% ../nbs/04_evaluation.ipynb #42a00403
 class Evaluator:
-    "Full-ranking evaluation of `score_fn(users) -> [b, n_items]` on one part of `data` under the benchmark protocol."
+    """Full-ranking evaluation of `score_fn(users) -> [b, n_items]` on one part of `data` under the benchmark protocol.
+    Holds sparse held-out and known matrices and O(n_items) item statistics; see `top_k_items` for the cost of a call."""
     def __init__(self, data: EncodedDataset,
                  part: str = "test",  # "valid" (train items excluded) or "test" (train + valid items excluded)
                  ks: Sequence[int] = (10, 20, 50),  # cut-offs K
@@ -142,34 +158,43 @@ class Evaluator:
         self.users = np.flatnonzero(self.n_relevant)
         self.item_stats = {"popularity": popularity_percentiles(data.item_counts()), "novelty": self_information(data)}
 
-    def top_k(self, score_fn: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
-        "Top-`max(ks)` item indices of every evaluated user (`self.users`), known items excluded."
-        return top_k_items(score_fn, self.users, max(self.ks), self.known, self.batch_size)
+# %% ../nbs/04_evaluation.ipynb #459142de
+@patch
+def top_k(self: Evaluator, score_fn: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    "Top-`max(ks)` item indices of every evaluated user (`self.users`), known items excluded."
+    return top_k_items(score_fn, self.users, max(self.ks), self.known, self.batch_size)
 
-    def per_user(self, top: np.ndarray) -> pd.DataFrame:
-        "Every per-user metric at every K for the lists `top`, one row per evaluated user (index: user index)."
-        hits, n_rel = hit_matrix(top, self.users, self.heldout), self.n_relevant[self.users]
-        columns = {}
-        for name in self.metrics:
-            for k in self.ks:
-                if name in RANKING_METRICS: columns[f"{name}@{k}"] = RANKING_METRICS[name](hits, n_rel, k)
-                elif name in self.item_stats: columns[f"{name}@{k}"] = mean_item_value_at_k(top, self.item_stats[name], k)
-        return pd.DataFrame(columns, index=pd.Index(self.users, name="user"))
+# %% ../nbs/04_evaluation.ipynb #3184ff27
+@patch
+def per_user(self: Evaluator, top: np.ndarray) -> pd.DataFrame:
+    "Every per-user metric at every K for the lists `top`, one row per evaluated user (index: user index); O(users × metrics × ks)."
+    hits, n_rel = hit_matrix(top, self.users, self.heldout), self.n_relevant[self.users]
+    columns = {}
+    for name in self.metrics:
+        for k in self.ks:
+            if name in RANKING_METRICS: columns[f"{name}@{k}"] = RANKING_METRICS[name](hits, n_rel, k)
+            elif name in self.item_stats: columns[f"{name}@{k}"] = mean_item_value_at_k(top, self.item_stats[name], k)
+    return pd.DataFrame(columns, index=pd.Index(self.users, name="user"))
 
-    def summary(self, top: np.ndarray, per_user: pd.DataFrame) -> dict[str, float]:
-        "Means of the per-user metrics, plus catalogue coverage@K if requested."
-        out = {name: float(v) for name, v in per_user.mean().items()}
-        if "coverage" in self.metrics: out |= {f"coverage@{k}": coverage_at_k(top, self.n_items, k) for k in self.ks}
-        return out
+# %% ../nbs/04_evaluation.ipynb #4f5253a0
+@patch
+def summary(self: Evaluator, top: np.ndarray, per_user: pd.DataFrame) -> dict[str, float]:
+    "Means of the per-user metrics, plus catalogue coverage@K if requested."
+    out = {name: float(v) for name, v in per_user.mean().items()}
+    if "coverage" in self.metrics: out |= {f"coverage@{k}": coverage_at_k(top, self.n_items, k) for k in self.ks}
+    return out
 
-    def __call__(self, score_fn: Callable[[np.ndarray], np.ndarray], per_user: bool = False
-                 ) -> dict[str, float] | tuple[dict[str, float], pd.DataFrame]:
-        "Mean of every metric at every K (`'ndcg@20'`, ...); with `per_user=True` also the per-user table."
-        top = self.top_k(score_fn)
-        table = self.per_user(top)
-        means = self.summary(top, table)
-        return (means, table) if per_user else means
+# %% ../nbs/04_evaluation.ipynb #de08caa1
+@patch
+def __call__(self: Evaluator, score_fn: Callable[[np.ndarray], np.ndarray], per_user: bool = False
+             ) -> dict[str, float] | tuple[dict[str, float], pd.DataFrame]:
+    "Mean of every metric at every K (`'ndcg@20'`, ...); with `per_user=True` also the per-user table."
+    top = self.top_k(score_fn)
+    table = self.per_user(top)
+    means = self.summary(top, table)
+    return (means, table) if per_user else means
 
+# %% ../nbs/04_evaluation.ipynb #f5ff0c03
 def evaluate(score_fn: Callable[[np.ndarray], np.ndarray], data: EncodedDataset, part: str = "test",
              ks: Sequence[int] = (10, 20, 50), metrics: Sequence[str] = ALL_METRICS, per_user: bool = False,
              batch_size: int = 1024) -> dict[str, float] | tuple[dict[str, float], pd.DataFrame]:
@@ -178,12 +203,13 @@ def evaluate(score_fn: Callable[[np.ndarray], np.ndarray], data: EncodedDataset,
 
 # %% ../nbs/04_evaluation.ipynb #5badd467
 def activity_buckets(data: EncodedDataset, n_buckets: int = 4) -> pd.Series:
-    "Each user's quantile bucket of train activity, labelled by its range of train interactions (e.g. '16–26')."
+    "Each user's quantile bucket of train activity, labelled by its range of train interactions (e.g. '16–26'). Memory O(n_users)."
     counts = pd.Series(np.diff(data.matrix(["train"]).indptr)[1:], index=pd.RangeIndex(1, data.n_users, name="user"))
     buckets = pd.qcut(counts, n_buckets, duplicates="drop")
     labels = {iv: f"{math.floor(iv.left) + 1}–{math.floor(iv.right)}" for iv in buckets.cat.categories}
     return buckets.cat.rename_categories(labels).rename("train interactions")
 
+# %% ../nbs/04_evaluation.ipynb #16332aca
 def metrics_by_bucket(per_user: pd.DataFrame, buckets: pd.Series) -> pd.DataFrame:
     "Mean of every per-user metric within each bucket, with the number of users per bucket."
     groups = per_user.groupby(buckets.reindex(per_user.index), observed=True)
@@ -200,26 +226,30 @@ class Baseline:
         "Scores `[len(users), n_items]`; `history` is the user × item matrix of known interactions."
         raise NotImplementedError
 
-    def score_fn(self, data: EncodedDataset, part: str = "test",
-                 history: sp.csr_matrix | None = None  # default: `known_interactions(data, part)`
-                 ) -> Callable[[np.ndarray], np.ndarray]:
-        "The `score_fn(users) -> [b, n_items]` for evaluating `part`, reading histories known by then."
-        if not self.is_fitted: raise ValueError(f"{type(self).__name__} is not fitted yet: call .fit(data) first.")
-        return functools.partial(self.score, history=known_interactions(data, part) if history is None else history)
-
     @property
     def is_fitted(self) -> bool:
         "Whether `fit` has been called."
         raise NotImplementedError
 
-    def config(self) -> dict:
-        "The hyper-parameters (the dataclass fields set at construction)."
-        return {f.name: getattr(self, f.name) for f in fields(self) if f.init}
+# %% ../nbs/04_evaluation.ipynb #81862fc9
+@patch
+def score_fn(self: Baseline, data: EncodedDataset, part: str = "test",
+             history: sp.csr_matrix | None = None  # default: `known_interactions(data, part)`
+             ) -> Callable[[np.ndarray], np.ndarray]:
+    "The `score_fn(users) -> [b, n_items]` for evaluating `part`, reading histories known by then."
+    if not self.is_fitted: raise ValueError(f"{type(self).__name__} is not fitted yet: call .fit(data) first.")
+    return functools.partial(self.score, history=known_interactions(data, part) if history is None else history)
+
+# %% ../nbs/04_evaluation.ipynb #2d83a823
+@patch
+def config(self: Baseline) -> dict:
+    "The hyper-parameters (the dataclass fields set at construction)."
+    return {f.name: getattr(self, f.name) for f in fields(self) if f.init}
 
 # %% ../nbs/04_evaluation.ipynb #98f27acd
 @dataclass
 class MostPopular(Baseline):
-    "Every user gets the items ranked by their number of train interactions."
+    "Every user gets the items ranked by their number of train interactions. Memory O(n_items): `score` is a read-only broadcast view."
     counts: np.ndarray | None = field(default=None, init=False, repr=False)
 
     def fit(self, data: EncodedDataset) -> MostPopular:
@@ -234,24 +264,29 @@ class MostPopular(Baseline):
 
 # %% ../nbs/04_evaluation.ipynb #8d0190ce
 def cosine_item_similarity(x: sp.csr_matrix) -> np.ndarray:
-    "Dense item × item cosine similarity of the columns of `x`, zero on the diagonal (and for empty items)."
+    """Dense item × item cosine similarity of the columns of `x`, zero on the diagonal (and for empty items).
+    Memory: dense `[n_items, n_items]` float32 arrays (co-occurrences, then similarities); time: the sparse product XᵀX."""
     cooc = (x.T @ x).toarray().astype("float32")
     norms = np.sqrt(np.diag(cooc))
     sim = cooc / np.maximum(np.outer(norms, norms), 1e-12)
     np.fill_diagonal(sim, 0.0)
     return sim
 
+# %% ../nbs/04_evaluation.ipynb #f1cfd992
 def keep_top_neighbours(sim: np.ndarray, k: int) -> np.ndarray:
-    "Weights `W` with `W[i, j] = sim[i, j]` if `i` is one of the `k` most similar items of `j` (ties: lower `i` first), else 0."
+    """Weights `W` with `W[i, j] = sim[i, j]` if `i` is one of the `k` most similar items of `j` (ties: lower `i` first), else 0.
+    Memory: a copy of `sim` and its int64 argsort; time O(n_items² log n_items)."""
     if k >= sim.shape[0]: return sim.copy()
     weights = sim.copy()
     others = np.argsort(-sim, axis=0, kind="stable")[k:]  # per column j: everything but its k nearest
     np.put_along_axis(weights, others, 0.0, axis=0)
     return weights
 
+# %% ../nbs/04_evaluation.ipynb #dd905ecf
 @dataclass
 class ItemItemBaseline(Baseline):
-    "A baseline that scores `history · W` with item–item weights `W` computed by `item_weights` from the train data."
+    """A baseline that scores `history · W` with item–item weights `W` computed by `item_weights` from the train data.
+    Memory: `W` is a dense `[n_items, n_items]` float32 array; scoring a batch costs O(its history entries × n_items)."""
     weights: np.ndarray | None = field(default=None, init=False, repr=False)
 
     def item_weights(self, data: EncodedDataset) -> np.ndarray:
@@ -268,9 +303,10 @@ class ItemItemBaseline(Baseline):
     @property
     def is_fitted(self) -> bool: return self.weights is not None
 
+# %% ../nbs/04_evaluation.ipynb #8c320f89
 @dataclass
 class ItemKNN(ItemItemBaseline):
-    "Item-based nearest neighbours: cosine item–item similarity, `k` neighbours kept per item, scores = history · W."
+    "Item-based nearest neighbours: cosine item–item similarity, `k` neighbours kept per item, scores = history · W (dense items × items)."
     k: int = 200
 
     def item_weights(self, data: EncodedDataset) -> np.ndarray:
@@ -278,7 +314,8 @@ class ItemKNN(ItemItemBaseline):
 
 # %% ../nbs/04_evaluation.ipynb #592e5850
 def ease_weights(x: sp.csr_matrix, lam: float) -> np.ndarray:
-    "EASE's closed-form item–item weights `B = I − P·diagMat(1/diag(P))`, `P = (XᵀX + λI)⁻¹`, for the binary matrix `x`."
+    """EASE's closed-form item–item weights `B = I − P·diagMat(1/diag(P))`, `P = (XᵀX + λI)⁻¹`, for the binary matrix `x`.
+    Memory: dense `[n_items, n_items]` float64 Gram matrix and inverse; time O(n_items³) for the inverse."""
     if lam <= 0: raise ValueError(f"lam must be positive (it makes XᵀX + λI invertible), got {lam}.")
     gram = (x.T @ x).toarray().astype("float64")
     gram[np.diag_indices_from(gram)] += lam
@@ -287,9 +324,10 @@ def ease_weights(x: sp.csr_matrix, lam: float) -> np.ndarray:
     np.fill_diagonal(weights, 0.0)
     return weights.astype("float32")
 
+# %% ../nbs/04_evaluation.ipynb #4cdce7a6
 @dataclass
 class EASE(ItemItemBaseline):
-    "Embarrassingly Shallow Auto-Encoder (Steck, 2019): closed-form item–item weights, scores = history · B."
+    "Embarrassingly Shallow Auto-Encoder (Steck, 2019): closed-form item–item weights (dense items × items), scores = history · B."
     lam: float = 500.0
 
     def item_weights(self, data: EncodedDataset) -> np.ndarray: return ease_weights(data.matrix(["train"]), self.lam)
@@ -297,7 +335,7 @@ class EASE(ItemItemBaseline):
 # %% ../nbs/04_evaluation.ipynb #c9c0f906
 @keras.saving.register_keras_serializable(package="contrastrec")
 class MatrixFactorization(keras.Model):
-    "User and item id embeddings scored by dot product, trained with the BPR loss on (user, pos, neg) triples."
+    "User and item id embeddings scored by dot product, trained with the BPR loss on (user, pos, neg) triples; (n_users + n_items) × dim weights."
     def __init__(self, n_users: int, n_items: int, dim: int = 64, reg: float = 1e-2, seed: int = 0, **kwargs):
         super().__init__(**kwargs)
         self.n_users, self.n_items, self.dim, self.reg, self.seed = n_users, n_items, dim, reg, seed
@@ -305,23 +343,30 @@ class MatrixFactorization(keras.Model):
         self.user_embedding = keras.layers.Embedding(n_users, dim, embeddings_initializer=init(seed), name="user_embedding")
         self.item_embedding = keras.layers.Embedding(n_items, dim, embeddings_initializer=init(seed + 1), name="item_embedding")
 
-    def call(self, inputs: dict):
-        "Scores `[b, 2]` of the (user, pos) and (user, neg) pairs of a batch `{'user', 'pos', 'neg'}`."
-        users = self.user_embedding(inputs["user"])
-        return ops.stack([ops.sum(users * self.item_embedding(inputs[side]), axis=-1) for side in ("pos", "neg")], axis=-1)
+# %% ../nbs/04_evaluation.ipynb #4abcb06a
+@patch
+def call(self: MatrixFactorization, inputs: dict):
+    "Scores `[b, 2]` of the (user, pos) and (user, neg) pairs of a batch `{'user', 'pos', 'neg'}`."
+    users = self.user_embedding(inputs["user"])
+    return ops.stack([ops.sum(users * self.item_embedding(inputs[side]), axis=-1) for side in ("pos", "neg")], axis=-1)
 
-    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
-        "BPR: mean of −log σ(s_pos − s_neg), plus `reg` × the squared norms of the batch's embeddings."
-        ranking = ops.mean(ops.softplus(y_pred[:, 1] - y_pred[:, 0]))
-        rows = (self.user_embedding(x["user"]), self.item_embedding(x["pos"]), self.item_embedding(x["neg"]))
-        return ranking + self.reg * ops.mean(sum(ops.sum(r * r, axis=-1) for r in rows))
+# %% ../nbs/04_evaluation.ipynb #b474c7e8
+@patch
+def compute_loss(self: MatrixFactorization, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+    "Batch mean of chapter 3's `bpr_loss` of the (pos, neg) scores, plus `reg` × the mean squared norms of the batch's embeddings."
+    rows = (self.user_embedding(x["user"]), self.item_embedding(x["pos"]), self.item_embedding(x["neg"]))
+    return ops.mean(bpr_loss(y_pred[:, 0], y_pred[:, 1])) + self.reg * ops.mean(sum(ops.sum(r * r, axis=-1) for r in rows))
 
-    def get_config(self) -> dict:
-        return {**super().get_config(), "n_users": self.n_users, "n_items": self.n_items, "dim": self.dim,
-                "reg": self.reg, "seed": self.seed}
+# %% ../nbs/04_evaluation.ipynb #4fcfa583
+@patch
+def get_config(self: MatrixFactorization) -> dict:
+    "The constructor's arguments, so that `from_config` (and `keras.saving`) can rebuild the model."
+    return {**super(MatrixFactorization, self).get_config(), "n_users": self.n_users, "n_items": self.n_items, "dim": self.dim,
+            "reg": self.reg, "seed": self.seed}
 
+# %% ../nbs/04_evaluation.ipynb #8224b122
 class BPRTriples(keras.utils.PyDataset):
-    "Shuffled batches `{'user', 'pos', 'neg'}` of the train pairs, with negatives re-sampled at every epoch."
+    "Shuffled batches `{'user', 'pos', 'neg'}` of the train pairs, negatives re-drawn every epoch; memory O(len(pairs))."
     def __init__(self, pairs: np.ndarray, seen: sp.csr_matrix, batch_size: int = 1024, seed: int = 0, **kwargs):
         super().__init__(**kwargs)
         if (np.diff(seen.indptr) >= seen.shape[1] - 1).any():
@@ -330,23 +375,33 @@ class BPRTriples(keras.utils.PyDataset):
         self.rng = np.random.default_rng(seed)
         self.on_epoch_end()
 
-    def __len__(self) -> int: return math.ceil(len(self.pairs) / self.batch_size)
+# %% ../nbs/04_evaluation.ipynb #69f85e31
+@patch
+def on_epoch_end(self: BPRTriples):
+    "Shuffle the pairs and draw a negative per pair: a uniform item index ≥ 1 that the user has not seen (redrawn until none is)."
+    pairs = self.pairs[self.rng.permutation(len(self.pairs))]
+    neg = self.rng.integers(1, self.seen.shape[1], len(pairs))
+    while (clash := np.flatnonzero(self.seen[pairs[:, 0], neg].A1)).size:
+        neg[clash] = self.rng.integers(1, self.seen.shape[1], clash.size)
+    self.triples = np.column_stack([pairs, neg]).astype("int32")
 
-    def __getitem__(self, index: int) -> dict:
-        rows = slice(index * self.batch_size, (index + 1) * self.batch_size)
-        return {"user": self.triples[rows, 0], "pos": self.triples[rows, 1], "neg": self.triples[rows, 2]}
+# %% ../nbs/04_evaluation.ipynb #995253fd
+@patch
+def __len__(self: BPRTriples) -> int:
+    "Batches per epoch."
+    return math.ceil(len(self.pairs) / self.batch_size)
 
-    def on_epoch_end(self):
-        "Shuffle the pairs and draw a negative per pair: a uniform item index ≥ 1 that the user has not seen."
-        pairs = self.pairs[self.rng.permutation(len(self.pairs))]
-        neg = self.rng.integers(1, self.seen.shape[1], len(pairs))
-        while (clash := np.flatnonzero(self.seen[pairs[:, 0], neg].A1)).size:
-            neg[clash] = self.rng.integers(1, self.seen.shape[1], clash.size)
-        self.triples = np.column_stack([pairs, neg]).astype("int32")
+# %% ../nbs/04_evaluation.ipynb #6e58d5ca
+@patch
+def __getitem__(self: BPRTriples, index: int) -> dict:
+    "Batch `index` of the current epoch: `{'user', 'pos', 'neg'}` int32 arrays."
+    rows = slice(index * self.batch_size, (index + 1) * self.batch_size)
+    return {"user": self.triples[rows, 0], "pos": self.triples[rows, 1], "neg": self.triples[rows, 2]}
 
+# %% ../nbs/04_evaluation.ipynb #3bb4a570
 @dataclass
 class BPRMF(Baseline):
-    "Matrix factorisation trained with BPR (Keras); scores are user · item embedding dot products."
+    "Matrix factorisation trained with BPR (Keras); scores are user · item embedding dot products, O(b × n_items × dim) per batch."
     dim: int = 64
     reg: float = 1e-2
     learning_rate: float = 2e-3
@@ -355,23 +410,26 @@ class BPRMF(Baseline):
     seed: int = 0
     model: MatrixFactorization | None = field(default=None, init=False, repr=False)
 
-    def fit(self, data: EncodedDataset, callbacks: Sequence[keras.callbacks.Callback] = (), verbose: int = 0) -> BPRMF:
-        "Train for `epochs` on train triples; `callbacks` are Keras callbacks (e.g. a validation evaluator)."
-        self.model = MatrixFactorization(data.n_users, data.n_items, self.dim, self.reg, self.seed)
-        self.model.compile(optimizer=keras.optimizers.Adam(self.learning_rate))
-        triples = BPRTriples(data.train, data.matrix(["train"]), self.batch_size, self.seed)
-        self.model.fit(triples, epochs=self.epochs, callbacks=list(callbacks), verbose=verbose, shuffle=False)
-        return self
-
     def score(self, users: np.ndarray, history: sp.csr_matrix | None = None) -> np.ndarray:
         return self.model.user_embedding.embeddings.numpy()[users] @ self.model.item_embedding.embeddings.numpy().T
 
     @property
     def is_fitted(self) -> bool: return self.model is not None
 
+# %% ../nbs/04_evaluation.ipynb #4278c261
+@patch
+def fit(self: BPRMF, data: EncodedDataset, callbacks: Sequence[keras.callbacks.Callback] = (), verbose: int = 0) -> BPRMF:
+    "Train for `epochs` on train triples; `callbacks` are Keras callbacks (e.g. a validation evaluator). Time O(epochs × len(train) × dim)."
+    self.model = MatrixFactorization(data.n_users, data.n_items, self.dim, self.reg, self.seed)
+    self.model.compile(optimizer=keras.optimizers.Adam(self.learning_rate))
+    triples = BPRTriples(data.train, data.matrix(["train"]), self.batch_size, self.seed)
+    self.model.fit(triples, epochs=self.epochs, callbacks=list(callbacks), verbose=verbose, shuffle=False)
+    return self
+
 # %% ../nbs/04_evaluation.ipynb #8baff41a
 def hold_out_items(data: EncodedDataset, fraction: float = 0.2, seed: int = 0) -> tuple[EncodedDataset, np.ndarray]:
-    "Item cold start: a random `fraction` of the items loses all train and valid pairs; test keeps only theirs. Returns the data and those items."
+    """Item cold start: a random `fraction` of the items loses all train and valid pairs; test keeps only theirs.
+    Returns the data and those items; time and memory O(number of pairs + n_items)."""
     if not 0 < fraction < 1: raise ValueError(f"fraction must be strictly between 0 and 1, got {fraction}.")
     if data.test is None: raise ValueError("hold_out_items needs a test part: the held-out items are evaluated on it.")
     warm = np.flatnonzero(data.item_counts() > 0)
@@ -381,8 +439,9 @@ def hold_out_items(data: EncodedDataset, fraction: float = 0.2, seed: int = 0) -
     drop_cold = lambda pairs: None if pairs is None else pairs[~is_cold[pairs[:, 1]]]
     return replace(data, train=drop_cold(data.train), valid=drop_cold(data.valid), test=data.test[is_cold[data.test[:, 1]]]), cold
 
+# %% ../nbs/04_evaluation.ipynb #cc21ce88
 def restrict_candidates(score_fn: Callable[[np.ndarray], np.ndarray], items: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
-    "`score_fn` that can only recommend `items`: every other item scores −∞."
+    "`score_fn` that can only recommend `items`: every other item scores −∞. Memory: two `[b, n_items]` float32 arrays per batch."
     def score(users: np.ndarray) -> np.ndarray:
         full = np.asarray(score_fn(users), dtype="float32")
         out = np.full_like(full, -np.inf)
@@ -392,7 +451,7 @@ def restrict_candidates(score_fn: Callable[[np.ndarray], np.ndarray], items: np.
 
 # %% ../nbs/04_evaluation.ipynb #2fea5556
 def multi_hot_matrix(indices: np.ndarray, width: int | None = None) -> np.ndarray:
-    "Dense 0/1 `[n, width]` matrix from index lists (`[n, m]` padded with 0, or `[n]` categorical); index 0 is dropped."
+    "Dense 0/1 float32 `[n, width]` matrix from index lists (`[n, m]` padded with 0, or `[n]` categorical); index 0 is dropped."
     indices = np.asarray(indices)
     if not np.issubdtype(indices.dtype, np.integer): raise ValueError("multi_hot_matrix needs integer (categorical or multi-hot) features.")
     indices = indices.reshape(len(indices), -1)
@@ -401,9 +460,11 @@ def multi_hot_matrix(indices: np.ndarray, width: int | None = None) -> np.ndarra
     out[:, 0] = 0.0
     return out
 
+# %% ../nbs/04_evaluation.ipynb #0b11ad28
 @dataclass
 class ContentKNN(ItemItemBaseline):
-    "Content-based: cosine similarity of the items' multi-hot `features`, scores = history · W; ranks items nobody has seen."
+    """Content-based: cosine similarity of the items' multi-hot `features`, scores = history · W; ranks items nobody has seen.
+    Memory: a dense items × items W (like ItemKNN), and the dense items × feature-values matrix while fitting."""
     features: tuple = ("genres", "title")
 
     def item_weights(self, data: EncodedDataset) -> np.ndarray:

@@ -11,7 +11,7 @@ from hypothesis.extra.numpy import arrays
 from contrastrec.data import Split, encode
 from contrastrec.evaluation import (BPRMF, EASE, ContentKNN, Evaluator, ItemKNN, MatrixFactorization, MostPopular,
                                     RANKING_METRICS, average_precision_at_k, coverage_at_k, ease_weights, evaluate,
-                                    hit_at_k, hold_out_items, keep_top_neighbours, known_interactions, mrr_at_k,
+                                    hit_at_k, hit_matrix, hold_out_items, keep_top_neighbours, known_interactions, mrr_at_k,
                                     multi_hot_matrix, ndcg_at_k, popularity_percentiles, precision_at_k, cosine_item_similarity,
                                     recall_at_k, restrict_candidates, top_k_items)
 
@@ -58,6 +58,23 @@ def test_precision_times_k_counts_hits_and_orderings_between_metrics(case, k):
     assert (m["mrr"] <= m["hit"] + 1e-12).all() and (m["recall"] <= m["hit"] + 1e-12).all()
     assert (m["precision"] <= m["hit"] + 1e-12).all()
     assert np.array_equal(m["hit"] > 0, hits[:, :k].any(1))
+
+
+@SETTINGS
+@given(hit_matrices(), st.integers(1, 15))
+def test_precision_is_bounded_by_min_of_relevant_and_k_over_k(case, k):
+    hits, n_rel = case
+    assert (precision_at_k(hits, k) <= np.minimum(n_rel, k) / k + 1e-12).all()
+
+
+@SETTINGS
+@given(arrays(np.float32, (5, 9), elements=st.sampled_from([0.0, 1.0, 2.0])), st.integers(0, 2**16), st.integers(1, 8))
+def test_hit_matrix_reads_the_listed_entries_of_the_heldout_matrix(heldout, seed, k):
+    "The sparse look-up agrees with indexing the dense matrix at the listed items."
+    rng = np.random.default_rng(seed)
+    users = rng.permutation(5)[: rng.integers(1, 6)]
+    top = np.stack([rng.permutation(np.arange(1, 9))[:k] for _ in users])
+    assert np.array_equal(hit_matrix(top, users, sp.csr_matrix(heldout)), np.take_along_axis(heldout[users] > 0, top, axis=1))
 
 
 @SETTINGS
@@ -192,6 +209,17 @@ def test_ease_is_the_constrained_least_squares_optimum(x, lam):
     residual = (gram + lam * np.eye(5)) @ b - gram  # gradient of the Lagrangian: diagonal only
     assert np.allclose(np.diag(b), 0)
     assert np.allclose(residual - np.diag(np.diag(residual)), 0, atol=1e-4 * (1 + np.abs(gram).max()))
+
+
+@SETTINGS
+@given(arrays(np.float32, (6, 5), elements=st.sampled_from([0.0, 1.0])), st.floats(0.1, 100.0))
+def test_ease_columns_are_ridge_regressions_on_the_other_items(x, lam):
+    "diag(B) = 0 splits EASE into one ridge regression per item, on the other items' columns."
+    b, x = ease_weights(sp.csr_matrix(x), lam), x.astype("float64")
+    for j in range(5):
+        others = np.delete(np.arange(5), j)
+        ridge = np.linalg.solve(x[:, others].T @ x[:, others] + lam * np.eye(4), x[:, others].T @ x[:, j])
+        assert np.allclose(b[others, j], ridge, rtol=1e-5, atol=1e-5)  # b is float32
 
 
 @SETTINGS
