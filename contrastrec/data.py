@@ -750,10 +750,18 @@ def _oov_report(parts: dict[str, np.ndarray]) -> dict:
     return {k: {"rows": len(v), "oov_users": int((v[:, 0] == 0).sum()), "oov_items": int((v[:, 1] == 0).sum())}
             for k, v in parts.items() if k != "train"}
 
+# %% ../nbs/01_data_prep.ipynb #708ad792
+def _side_tables(users: RecData | pd.DataFrame | None, items: pd.DataFrame | None) -> tuple:
+    "The user and item tables: `users` and `items`, or both taken from a `RecData` passed as `users`."
+    if not isinstance(users, RecData): return users, items
+    if items is not None: raise ValueError("pass a RecData or separate users and items tables to encode, not both.")
+    return users.users, users.items
+
 # %% ../nbs/01_data_prep.ipynb #558e38d5
-def encode(split: Split, users: pd.DataFrame | None = None, items: pd.DataFrame | None = None,
+def encode(split: Split, users: RecData | pd.DataFrame | None = None, items: pd.DataFrame | None = None,
            user_features: dict[str, str] | None = None, item_features: dict[str, str] | None = None) -> EncodedDataset:
     "Fit vocabularies and feature specs on `split.train` and encode every part (OOV index 0, counted in `report`)."
+    users, items = _side_tables(users, items)
     user_vocab, item_vocab = Vocabulary(split.train.user_id), Vocabulary(split.train.item_id)
     parts = {k: _index_pairs(v, user_vocab, item_vocab) for k, v in split.parts().items()}
     user_specs, user_feats = _encode_table(user_vocab, users, user_features or {}, "user")
