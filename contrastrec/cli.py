@@ -35,17 +35,22 @@ def import_quietly(module: str = "tensorflow"):
         os.dup2(saved, 2)
         os.close(saved)
 
-# %% ../nbs/08_cli.ipynb #d9445c37
+# %% ../nbs/08_cli.ipynb #37f8720a
+def _config_text(source: str) -> tuple[str, str]:
+    "(JSON text, its name in messages) of `--config`: the text itself when it starts with `{`, else the file's content."
+    if source.lstrip().startswith("{"): return source, "--config"
+    if not Path(source).is_file():
+        raise ValueError(f"config file {source} does not exist; pass a JSON file, or an inline object such as "
+                         "'{\"epochs\": 3}'.")
+    return Path(source).read_text(), f"config file {source}"
+
+# %% ../nbs/08_cli.ipynb #17c36142
 def read_config(source: str | None):
     "A `TrainConfig` from a JSON file or an inline JSON object of its fields (the defaults when `source` is None)."
     from contrastrec.training import TrainConfig
     if source is None: return TrainConfig()
-    inline = source.lstrip().startswith("{")
-    where = "--config" if inline else f"config file {source}"
-    if not inline and not Path(source).is_file():
-        raise ValueError(f"config file {source} does not exist; pass a JSON file, or an inline object such as "
-                         "'{\"epochs\": 3}'.")
-    try: fields = json.loads(source if inline else Path(source).read_text())
+    text, where = _config_text(source)
+    try: fields = json.loads(text)
     except json.JSONDecodeError as e: raise ValueError(f"{where} is not valid JSON ({e}).") from e
     if not isinstance(fields, dict): raise ValueError(f"{where} must be a JSON object of TrainConfig fields.")
     try: return TrainConfig.from_dict(fields)
@@ -67,21 +72,25 @@ def feature_kinds(table) -> dict[str, str]:
     import pandas as pd
     return {c: "numeric" if pd.api.types.is_numeric_dtype(table[c]) else "categorical" for c in table.columns}
 
-# %% ../nbs/08_cli.ipynb #0c0cfce1
+# %% ../nbs/08_cli.ipynb #d4ce1a19
+def _side_table(side: str, path: str | None):
+    "The `side` ('user' or 'item') feature table at `path`, indexed by its `<side>_id` column; None without a path."
+    from contrastrec.data import read_table
+    if path is None: return None
+    table = read_table(path)
+    if f"{side}_id" not in table.columns: raise ValueError(f"{path} needs a {side}_id column; it has {list(table.columns)}.")
+    return table.set_index(f"{side}_id")
+
+# %% ../nbs/08_cli.ipynb #eff698cb
 def side_tables(args: argparse.Namespace) -> tuple:
     "(users, items, user kinds, item kinds) from `--features movielens-100k` or `--users` / `--items` (all None without)."
-    from contrastrec.data import MOVIELENS_ITEM_FEATURES, MOVIELENS_USER_FEATURES, load_movielens_100k, read_table
+    from contrastrec.data import MOVIELENS_ITEM_FEATURES, MOVIELENS_USER_FEATURES, load_movielens_100k
     if args.features and (args.users or args.items): raise ValueError("use either --features or --users/--items, not both.")
     if args.features == "movielens-100k":
         ml = load_movielens_100k(args.data)
         return ml.users, ml.items, MOVIELENS_USER_FEATURES, MOVIELENS_ITEM_FEATURES
-    tables = {}
-    for side, path in (("user", args.users), ("item", args.items)):
-        table = None if path is None else read_table(path)
-        if table is not None and f"{side}_id" not in table.columns: raise ValueError(f"{path} needs a {side}_id column; it has {list(table.columns)}.")
-        tables[side] = None if table is None else table.set_index(f"{side}_id")
-    kinds = {side: feature_kinds(t) if t is not None else None for side, t in tables.items()}
-    return tables["user"], tables["item"], kinds["user"], kinds["item"]
+    users, items = _side_table("user", args.users), _side_table("item", args.items)
+    return users, items, None if users is None else feature_kinds(users), None if items is None else feature_kinds(items)
 
 # %% ../nbs/08_cli.ipynb #5ace5ea8
 def parse_ids(values: list[str], known) -> list:
@@ -108,7 +117,7 @@ def split(args: argparse.Namespace) -> None:
     save_split(parts, args.out)
     print(f"wrote {', '.join(f'{part} {n:,}' for part, n in parts.sizes().items())} interactions to {args.out}")
 
-# %% ../nbs/08_cli.ipynb #14540ed5
+# %% ../nbs/08_cli.ipynb #ec029fee
 def _best_epoch(rec, monitor: str) -> int | None:
     "The 1-based epoch valid selected, after printing it (None when the run had no valid part)."
     valid = rec.history.history.get(f"val_{monitor}", [])
@@ -117,28 +126,34 @@ def _best_epoch(rec, monitor: str) -> int | None:
     print(f"trained {len(valid)} epochs, best valid {monitor} {valid[best]:.4f} at epoch {best + 1}")
     return best + 1
 
-def train(args: argparse.Namespace) -> None:
-    "Train on a split folder (or a log split on the fly) and save the recommender folder."
-    from contrastrec.data import encode, save_split
+# %% ../nbs/08_cli.ipynb #f4069452
+def _fit_on_split(parts, sides: tuple, config, refit: bool):
+    "A `Recommender` fitted on `parts` (`sides`: `side_tables`), early-stopped on valid; with `refit`, refitted on train + valid."
+    from contrastrec.data import encode
     from contrastrec.recommend import Recommender
-    config = read_config(args.config)
-    parts = split_from_args(args)
-    users, items, user_kinds, item_kinds = side_tables(args)
-    data = encode(parts, users, items, user_kinds, item_kinds)
+    data = encode(parts, *sides)
     print(f"training on {len(parts.train):,} interactions of {data.n_users - 1:,} users and {data.n_items - 1:,} items ...")
     rec = Recommender.fit(data, config)
     best = _best_epoch(rec, config.monitor)
-    if args.refit:
-        if best is None: raise ValueError("--refit needs valid interactions to choose the number of epochs.")
-        print(f"refitting on train + valid for {best} epochs ...")
-        rec = Recommender.fit(encode(parts.for_refit(), users, items, user_kinds, item_kinds), dataclasses.replace(config, epochs=best))
+    if not refit: return rec
+    if best is None: raise ValueError("--refit needs valid interactions to choose the number of epochs.")
+    print(f"refitting on train + valid for {best} epochs ...")
+    return Recommender.fit(encode(parts.for_refit(), *sides), dataclasses.replace(config, epochs=best))
+
+# %% ../nbs/08_cli.ipynb #20b9191c
+def train(args: argparse.Namespace) -> None:
+    "Train on a split folder (or a log split on the fly) and save the recommender folder."
+    from contrastrec.data import save_split
+    config = read_config(args.config)
+    parts = split_from_args(args)
+    rec = _fit_on_split(parts, side_tables(args), config, args.refit)
     rec.save(args.out)
     print(f"saved to {args.out}")
     if args.interactions:
         save_split(parts, Path(args.out) / "split")
         print(f"the split is in {Path(args.out) / 'split'}; evaluate with --test {Path(args.out) / 'split' / 'test.tsv'}")
 
-# %% ../nbs/08_cli.ipynb #bae78d2f
+# %% ../nbs/08_cli.ipynb #a320571f
 def _given_users(args: argparse.Namespace) -> list[str] | None:
     "The ids given by `--users` and `--users-file` (one id per line), as text; None for every known user."
     if not (args.users or args.users_file): return None
@@ -149,6 +164,15 @@ def _given_users(args: argparse.Namespace) -> list[str] | None:
         given += path.read_text().split()
     return given
 
+# %% ../nbs/08_cli.ipynb #56ac4d93
+def _short_lists_note(recs, asked: int, k: int, n_items: int) -> str | None:
+    "A note when some of the `asked` users got fewer than `k` recommendations out of the `n_items` (None when all got `k`)."
+    if short := asked - int((recs.groupby("user_id").size() == k).sum()):
+        return (f"note: {short:,} of {asked:,} users have fewer than {k} unseen items among the catalogue's "
+                f"{n_items:,}, so their lists are shorter than --k.")
+    return None
+
+# %% ../nbs/08_cli.ipynb #cc8b3d18
 def recommend(args: argparse.Namespace) -> None:
     "Write the top-K of every known user (or of the users asked for), their train and valid items excluded."
     from contrastrec.recommend import Recommender
@@ -160,9 +184,7 @@ def recommend(args: argparse.Namespace) -> None:
     recs.to_csv(args.out, sep="\t", index=False, float_format="%.6f")
     asked = len(rec.user_ids) if users is None else len(set(users))
     print(f"wrote {len(recs):,} recommendations for {recs.user_id.nunique():,} users to {args.out}")
-    if short := asked - int((recs.groupby("user_id").size() == args.k).sum()):
-        print(f"note: {short:,} of {asked:,} users have fewer than {args.k} unseen items among the catalogue's "
-              f"{len(rec.item_ids):,}, so their lists are shorter than --k.", file=sys.stderr)
+    if note := _short_lists_note(recs, asked, args.k, len(rec.item_ids)): print(note, file=sys.stderr)
 
 # %% ../nbs/08_cli.ipynb #1ad40e97
 def evaluate(args: argparse.Namespace) -> None:
@@ -183,28 +205,42 @@ def _metrics_table(rows: dict[str, dict[str, float]], ks) -> str:
         lines.append(f"{name:16}" + "".join(f"{metrics[f'{m}@{k}']:>11.4f}" for k in ks for m in ("recall", "ndcg")))
     return "\n".join(lines)
 
-# %% ../nbs/08_cli.ipynb #93eee232
+# %% ../nbs/08_cli.ipynb #5fd1f54b
+def _demo_config(args: argparse.Namespace):
+    "The default `TrainConfig`, with `--epochs` and `--patience` where given."
+    from contrastrec.training import TrainConfig
+    return TrainConfig(**{k: v for k, v in (("epochs", args.epochs), ("patience", args.patience)) if v is not None})
+
+# %% ../nbs/08_cli.ipynb #cf002a23
+def _versus_most_popular(rec, test, ks) -> dict[str, dict[str, float]]:
+    "Test metrics at `ks` of the fitted `rec` and of `MostPopular` fitted on the same train part."
+    from contrastrec.evaluation import MostPopular
+    popular = MostPopular().fit(rec.data).score_fn(rec.data)
+    return {"contrastrec": rec.evaluate(test, ks), "most popular": rec.evaluate(test, ks, popular)}
+
+# %% ../nbs/08_cli.ipynb #f5a0f49b
+def _example_lines(rec, titles, n_users: int = 3, k: int = 5) -> list[str]:
+    "'user <id>: <title>; …' for the top `k` of the first `n_users` users; `titles` maps an item id to its title."
+    recs = rec.recommend(rec.user_ids[:n_users], k=k)
+    return [f"user {user}: " + "; ".join(titles[i] for i in group.item_id) for user, group in recs.groupby("user_id", sort=False)]
+
+# %% ../nbs/08_cli.ipynb #56613a52
 def demo(args: argparse.Namespace) -> None:
     "Train the default model on MovieLens-100K and compare it with the most-popular baseline on test."
-    import numpy as np
     from contrastrec.data import encode, load_movielens_100k, split_random
     from contrastrec.recommend import Recommender
-    from contrastrec.training import TrainConfig
     ml = load_movielens_100k(args.data)
     parts = split_random(ml.interactions, seed=0)
     print(f"MovieLens-100K: {ml.summary().splitlines()[0]}\nsplit per user 80/10/10 (seed 0): {parts.sizes()}")
-    config = TrainConfig(**{k: v for k, v in (("epochs", args.epochs), ("patience", args.patience)) if v is not None})
+    config = _demo_config(args)
     print(f"training the default model (dim {config.dim}, up to {config.epochs} epochs, patience {config.patience}) ...")
     start = time.perf_counter()
     rec = Recommender.fit(encode(parts), config)
-    counts = rec.data.item_counts().astype("float32")
-    popularity = lambda users: np.broadcast_to(counts, (len(users), len(counts)))
     ks = (10, 20)
-    rows = {"contrastrec": rec.evaluate(parts.test, ks), "most popular": rec.evaluate(parts.test, ks, popularity)}
+    rows = _versus_most_popular(rec, parts.test, ks)
     print(f"trained in {time.perf_counter() - start:.0f} s\n\ntest, {parts.test.user_id.nunique()} users, seen items excluded:")
     print(_metrics_table(rows, ks))
-    for user, group in rec.recommend(rec.user_ids[:3], k=5).groupby("user_id", sort=False):
-        print(f"\nuser {user}: " + "; ".join(ml.items.title[i] for i in group.item_id))
+    for line in _example_lines(rec, ml.items.title): print(f"\n{line}")
 
 # %% ../nbs/08_cli.ipynb #6d5bf8b1
 def config(args: argparse.Namespace) -> None:
@@ -212,11 +248,19 @@ def config(args: argparse.Namespace) -> None:
     from contrastrec.training import TrainConfig
     print(json.dumps(TrainConfig().to_dict(), indent=1) if args.json else describe_config())
 
-# %% ../nbs/08_cli.ipynb #271dfa64
+# %% ../nbs/08_cli.ipynb #b04267e6
 class _Parser(argparse.ArgumentParser):
+    "An `ArgumentParser` whose usage errors are one line, `<prog>: error: <message>`, and exit status 2."
     def error(self, message: str):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
+# %% ../nbs/08_cli.ipynb #c01eceb5
+def _add_duplicates(s: argparse.ArgumentParser) -> None:
+    "`--duplicates`: what to do with a repeated (user, item) pair in an interactions file."
+    s.add_argument("--duplicates", choices=["error", "first", "last"], default="error",
+                   help="a repeated (user_id, item_id) pair: an error (default), or keep its first / last row")
+
+# %% ../nbs/08_cli.ipynb #6edcdb99
 def _add_log_options(s: argparse.ArgumentParser) -> None:
     "Options of a single interactions file and of how it is split."
     s.add_argument("--split-mode", choices=["random", "leave-last", "temporal"], default="random",
@@ -227,64 +271,97 @@ def _add_log_options(s: argparse.ArgumentParser) -> None:
     s.add_argument("--seed", type=int, default=0, help="random: seed of the shuffle (default 0)")
     _add_duplicates(s)
 
-def _add_duplicates(s: argparse.ArgumentParser) -> None:
-    s.add_argument("--duplicates", choices=["error", "first", "last"], default="error",
-                   help="a repeated (user_id, item_id) pair: an error (default), or keep its first / last row")
+# %% ../nbs/08_cli.ipynb #728af153
+def _add_data_option(s: argparse.ArgumentParser, use: str = "") -> None:
+    "`--data`: the MovieLens-100K folder or zip; `use` ends its help with what the option serves."
+    s.add_argument("--data", default=None, help="ml-100k folder or zip (default: $CONTRASTREC_DATA, the cache, or a download)" + use)
 
-# %% ../nbs/08_cli.ipynb #1890cafc
-def build_parser() -> argparse.ArgumentParser:
-    "The `contrastrec` argument parser."
-    p = _Parser(prog="contrastrec", description="Contrastive two-tower recommenders: split logs, train, recommend, evaluate.")
-    p.add_argument("--version", action="version", version=f"contrastrec {__version__}")
-    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    data_help = "ml-100k folder or zip (default: $CONTRASTREC_DATA, the cache, or a download)"
+# %% ../nbs/08_cli.ipynb #2d63e91c
+def _add_feature_options(s: argparse.ArgumentParser) -> None:
+    "Side feature tables: MovieLens-100K's own, or user and item table files."
+    s.add_argument("--features", choices=["movielens-100k"], help="attach the MovieLens-100K user and item tables")
+    s.add_argument("--users", help="user feature table (.tsv or .csv with a user_id column)")
+    s.add_argument("--items", help="item feature table (.tsv or .csv with an item_id column)")
+    _add_data_option(s, "; with --features movielens-100k")
+
+# %% ../nbs/08_cli.ipynb #15d20192
+def _add_model_option(s: argparse.ArgumentParser) -> None:
+    "`--model`: the model folder to read."
+    s.add_argument("--model", required=True, help="model folder written by train")
+
+# %% ../nbs/08_cli.ipynb #f556bf74
+def _add_split_parser(sub) -> None:
+    "`contrastrec split`: one interactions file in, a split folder out."
     s = sub.add_parser("split", help="split one interactions file into a split folder")
     s.add_argument("--interactions", required=True, help="interactions file (.csv or .tsv, with user_id and item_id columns)")
     _add_log_options(s)
     s.add_argument("--out", required=True, help="split folder to write (must not exist yet)")
+
+# %% ../nbs/08_cli.ipynb #c3ec3d9e
+def _add_train_parser(sub) -> None:
+    "`contrastrec train`: a split folder or one interactions file in, a model folder out."
     s = sub.add_parser("train", help="train on a split folder or an interactions file and save a model folder")
     source = s.add_mutually_exclusive_group(required=True)
     source.add_argument("--split", help="split folder: train and valid files, optional test (.tsv or .csv, with a header)")
     source.add_argument("--interactions", help="one interactions file to split first (options below; kept in OUT/split)")
     _add_log_options(s)
-    s.add_argument("--features", choices=["movielens-100k"], help="attach the MovieLens-100K user and item tables")
-    s.add_argument("--users", help="user feature table (.tsv or .csv with a user_id column)")
-    s.add_argument("--items", help="item feature table (.tsv or .csv with an item_id column)")
-    s.add_argument("--data", default=None, help=data_help + "; with --features movielens-100k")
+    _add_feature_options(s)
     s.add_argument("--config", help="training settings: a JSON file, or inline JSON such as '{\"epochs\": 30}'; "
                                     "`contrastrec config` lists every field with its default and meaning")
     s.add_argument("--refit", action="store_true", help="then retrain on train + valid for the epoch count valid selected")
     s.add_argument("--out", required=True, help="model folder to write (a new folder, or an earlier model to replace)")
+
+# %% ../nbs/08_cli.ipynb #1d283564
+def _add_recommend_parser(sub) -> None:
+    "`contrastrec recommend`: a model folder in, a file of top-K lists out."
     s = sub.add_parser("recommend", help="top-K for every known user, or for some, seen items excluded")
-    s.add_argument("--model", required=True, help="model folder written by train")
+    _add_model_option(s)
     s.add_argument("--k", type=int, default=50, help="recommendations per user (default 50)")
     who = s.add_mutually_exclusive_group()
     who.add_argument("--users", nargs="+", metavar="ID", help="only these users (default: every known user)")
     who.add_argument("--users-file", help="only the users in this file, one id per line")
     s.add_argument("--index", choices=["exact", "ann"], default=None, help="search index (default: the saved one)")
     s.add_argument("--out", required=True, help="tab-separated output: user_id, item_id, rank, score")
+
+# %% ../nbs/08_cli.ipynb #4f3d17c0
+def _add_evaluate_parser(sub) -> None:
+    "`contrastrec evaluate`: a model folder and a held-out file in, metrics out."
     s = sub.add_parser("evaluate", help="test metrics as JSON (train and valid items excluded)")
-    s.add_argument("--model", required=True, help="model folder written by train")
+    _add_model_option(s)
     s.add_argument("--test", required=True, help="held-out interactions (.tsv or .csv with user_id, item_id)")
     s.add_argument("--k", type=int, nargs="+", default=[10, 20, 50], help="cut-offs (default 10 20 50)")
     _add_duplicates(s)
+
+# %% ../nbs/08_cli.ipynb #dc6178bb
+def _add_demo_parser(sub) -> None:
+    "`contrastrec demo`: MovieLens-100K end to end."
     s = sub.add_parser("demo", help="train the default model on MovieLens-100K and compare it with most-popular")
-    s.add_argument("--data", default=None, help=data_help)
+    _add_data_option(s)
     s.add_argument("--epochs", type=int, default=None, help="maximum epochs (default: TrainConfig's)")
     s.add_argument("--patience", type=int, default=None, help="early-stopping patience (default: TrainConfig's)")
+
+# %% ../nbs/08_cli.ipynb #af11d828
+def _add_config_parser(sub) -> None:
+    "`contrastrec config`: the training settings."
     s = sub.add_parser("config", help="list the training settings (TrainConfig fields) with defaults and meaning")
     s.add_argument("--json", action="store_true", help="print the defaults as a JSON object instead")
+
+# %% ../nbs/08_cli.ipynb #aab5ebfb
+def build_parser() -> argparse.ArgumentParser:
+    "The `contrastrec` argument parser."
+    p = _Parser(prog="contrastrec", description="Contrastive two-tower recommenders: split logs, train, recommend, evaluate.")
+    p.add_argument("--version", action="version", version=f"contrastrec {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    for add in (_add_split_parser, _add_train_parser, _add_recommend_parser, _add_evaluate_parser, _add_demo_parser, _add_config_parser):
+        add(sub)
     return p
 
-# %% ../nbs/08_cli.ipynb #fca8ed2b
+# %% ../nbs/08_cli.ipynb #22b1ffea
 COMMANDS = {"split": split, "train": train, "recommend": recommend, "evaluate": evaluate, "demo": demo, "config": config}
 
-def main(argv: list[str] | None = None) -> int:
-    "Entry point of the `contrastrec` console script; returns the exit status."
-    parser = build_parser()
-    try: args = parser.parse_args(argv)
-    except SystemExit as e: return int(e.code or 0)
-    import_quietly("tensorflow")
+# %% ../nbs/08_cli.ipynb #22385630
+def _run_command(args: argparse.Namespace) -> int:
+    "Run `args.command`; warnings become one-line notes, expected failures one error line and status 2."
     from contrastrec.data import DataUnavailableError
     note = lambda message, *_, **__: print(f"contrastrec {args.command}: note: {message}", file=sys.stderr)
     try:
@@ -295,3 +372,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"contrastrec {args.command}: error: {' '.join(str(e).split())}", file=sys.stderr)
         return 2
     return 0
+
+# %% ../nbs/08_cli.ipynb #e1974827
+def main(argv: list[str] | None = None) -> int:
+    "Entry point of the `contrastrec` console script; returns the exit status."
+    try: args = build_parser().parse_args(argv)
+    except SystemExit as e: return int(e.code or 0)
+    import_quietly("tensorflow")
+    return _run_command(args)
