@@ -27,14 +27,14 @@ from fastcore.basics import patch
 from keras import ops
 
 from .data import EncodedDataset, Vocabulary, spec_from_config, spec_to_config
-from .evaluation import Evaluator, top_k_items
+from .evaluation import Evaluator, MostPopular, top_k_items
 from .towers import TwoTowerModel
-from .training import TrainConfig, fit, user_inputs
+from .training import TrainConfig, feature_tables, fit, user_inputs
 
 # %% auto #0
 __all__ = ['MODEL_FILES', 'MODEL_FORMAT', 'ExactIndex', 'FaissIndex', 'make_index', 'Recommender']
 
-# %% ../nbs/06_recommendation.ipynb #3e3b459a
+# %% ../nbs/06_recommendation.ipynb #5c2e326c
 def _row_members(matrix: sp.csr_matrix, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
     "Boolean array shaped like `cols`: is `cols[r, j]` a stored entry of `matrix[rows[r]]`?"
     m = matrix.tocsr()
@@ -45,6 +45,7 @@ def _row_members(matrix: sp.csr_matrix, rows: np.ndarray, cols: np.ndarray) -> n
     found = keys[np.minimum(np.searchsorted(keys, query), len(keys) - 1)]
     return found == query
 
+# %% ../nbs/06_recommendation.ipynb #85625857
 def _eligible(n_items: int, exclude: sp.csr_matrix | None, n_queries: int) -> np.ndarray:
     "Number of items each query may receive: all but the OOV row and its excluded items."
     if exclude is None: return np.full(n_queries, n_items - 1)
@@ -53,6 +54,7 @@ def _eligible(n_items: int, exclude: sp.csr_matrix | None, n_queries: int) -> np
     excluded.eliminate_zeros()
     return n_items - 1 - excluded.getnnz(axis=1)
 
+# %% ../nbs/06_recommendation.ipynb #1c516e02
 class ExactIndex:
     "Brute-force inner-product search: matrix products and a top-K over the whole table, in slices that bound memory."
     def __init__(self,
@@ -61,15 +63,17 @@ class ExactIndex:
         self.vectors = np.ascontiguousarray(vectors, dtype="float32")
         self.batch_size = int(max(1, min(1024, max_scores // len(self.vectors))))
 
-    def search(self, queries: np.ndarray, k: int, exclude: sp.csr_matrix | None = None) -> tuple[np.ndarray, np.ndarray]:
-        "Item indices and scores `[n, k]` of the top `k` items per query, skipping `exclude[q]` (0 / -inf pad)."
-        queries = np.asarray(queries, dtype="float32")
-        top = top_k_items(lambda rows: queries[rows] @ self.vectors.T, np.arange(len(queries)), k, exclude, self.batch_size)
-        scores = np.einsum("nd,nkd->nk", queries, self.vectors[top])
-        valid = np.arange(top.shape[1]) < _eligible(len(self.vectors), exclude, len(queries))[:, None]
-        return np.where(valid, top, 0), np.where(valid, scores, -np.inf).astype("float32")
+# %% ../nbs/06_recommendation.ipynb #2dd39ab4
+@patch
+def search(self: ExactIndex, queries: np.ndarray, k: int, exclude: sp.csr_matrix | None = None) -> tuple[np.ndarray, np.ndarray]:
+    "Item indices and scores `[n, k]` of the top `k` items per query, skipping `exclude[q]` (0 / -inf pad)."
+    queries = np.asarray(queries, dtype="float32")
+    top = top_k_items(lambda rows: queries[rows] @ self.vectors.T, np.arange(len(queries)), k, exclude, self.batch_size)
+    scores = np.einsum("nd,nkd->nk", queries, self.vectors[top])
+    valid = np.arange(top.shape[1]) < _eligible(len(self.vectors), exclude, len(queries))[:, None]
+    return np.where(valid, top, 0), np.where(valid, scores, -np.inf).astype("float32")
 
-# %% ../nbs/06_recommendation.ipynb #5349052d
+# %% ../nbs/06_recommendation.ipynb #6bc0074a
 def _import_faiss():
     try: import faiss
     except ImportError as e:
@@ -77,6 +81,7 @@ def _import_faiss():
                           '(or pip install faiss-cpu), or use index="exact".') from e
     return faiss
 
+# %% ../nbs/06_recommendation.ipynb #2a2cc965
 class FaissIndex:
     "Approximate inner-product search with a faiss inverted-file index (IVF-Flat); seen items excluded by over-fetching."
     def __init__(self,
@@ -105,39 +110,57 @@ class FaissIndex:
     @n_probe.setter
     def n_probe(self, value: int) -> None: self.index.nprobe = int(min(value, self.n_lists))
 
-    def search(self, queries: np.ndarray, k: int, exclude: sp.csr_matrix | None = None) -> tuple[np.ndarray, np.ndarray]:
-        "Item indices and scores `[n, k]`: over-fetch `k` + the batch's most excluded items, drop excluded ones; short lists fall back to exact."
-        queries = np.ascontiguousarray(queries, dtype="float32")
-        n_items = len(self.vectors)
-        eligible = _eligible(n_items, exclude, len(queries))
-        ids, scores = np.zeros((len(queries), k), "int64"), np.full((len(queries), k), -np.inf, "float32")
-        for start in range(0, len(queries), self.batch_size):
-            rows = np.arange(start, min(start + self.batch_size, len(queries)))
-            fetch = int(min(n_items - 1, k + (n_items - 1 - eligible[rows].min())))
-            got_scores, got = self.index.search(queries[rows], fetch)
-            drop = got < 1
-            if exclude is not None: drop |= _row_members(exclude[rows], np.arange(len(rows)), np.maximum(got, 0))
-            order = np.argsort(drop, axis=1, kind="stable")[:, :k]
-            keep = ~np.take_along_axis(drop, order, 1)
-            width = order.shape[1]
-            ids[rows, :width] = np.where(keep, np.take_along_axis(got, order, 1), 0)
-            scores[rows, :width] = np.where(keep, np.take_along_axis(got_scores, order, 1), -np.inf)
-        short = np.flatnonzero((ids > 0).sum(1) < np.minimum(k, eligible))
-        if len(short):
-            ids[short], scores[short] = self.exact.search(queries[short], k, exclude[short] if exclude is not None else None)
-        return ids.astype("int32"), scores
+# %% ../nbs/06_recommendation.ipynb #60abcc67
+def _first_kept(ids: np.ndarray, scores: np.ndarray, drop: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    "Per row, the first `k` entries of `ids` and `scores` whose `drop` is False, in their order; padded with 0 / -inf."
+    order = np.argsort(drop, axis=1, kind="stable")[:, :k]
+    keep = ~np.take_along_axis(drop, order, 1)
+    out_ids, out_scores = np.zeros((len(ids), k), "int64"), np.full((len(ids), k), -np.inf, "float32")
+    out_ids[:, :order.shape[1]] = np.where(keep, np.take_along_axis(ids, order, 1), 0)
+    out_scores[:, :order.shape[1]] = np.where(keep, np.take_along_axis(scores, order, 1), -np.inf)
+    return out_ids, out_scores
 
+# %% ../nbs/06_recommendation.ipynb #49fba3ce
+@patch
+def search(self: FaissIndex, queries: np.ndarray, k: int, exclude: sp.csr_matrix | None = None) -> tuple[np.ndarray, np.ndarray]:  # noqa: F811
+    "Item indices and scores `[n, k]`: over-fetch `k` + the batch's most excluded items, drop excluded ones; short lists fall back to exact."
+    queries = np.ascontiguousarray(queries, dtype="float32")
+    n_items = len(self.vectors)
+    eligible = _eligible(n_items, exclude, len(queries))
+    ids, scores = np.zeros((len(queries), k), "int64"), np.full((len(queries), k), -np.inf, "float32")
+    for start in range(0, len(queries), self.batch_size):
+        rows = np.arange(start, min(start + self.batch_size, len(queries)))
+        fetch = int(min(n_items - 1, k + (n_items - 1 - eligible[rows].min())))
+        got_scores, got = self.index.search(queries[rows], fetch)
+        drop = got < 1
+        if exclude is not None: drop |= _row_members(exclude[rows], np.arange(len(rows)), np.maximum(got, 0))
+        ids[rows], scores[rows] = _first_kept(got, got_scores, drop, k)
+    short = np.flatnonzero((ids > 0).sum(1) < np.minimum(k, eligible))
+    if len(short):
+        ids[short], scores[short] = self.exact.search(queries[short], k, exclude[short] if exclude is not None else None)
+    return ids.astype("int32"), scores
+
+# %% ../nbs/06_recommendation.ipynb #bac63561
 def make_index(vectors: np.ndarray, kind: str = "exact", **options) -> ExactIndex | FaissIndex:
     "The item index of `kind`: 'exact' (`ExactIndex`) or 'ann' (`FaissIndex`, needs faiss); `options` go to its constructor."
     if kind == "exact": return ExactIndex(vectors, **options)
     if kind == "ann": return FaissIndex(vectors, **options)
     raise ValueError(f"index must be 'exact' or 'ann', not {kind!r}.")
 
-# %% ../nbs/06_recommendation.ipynb #da9a95b7
+# %% ../nbs/06_recommendation.ipynb #3d43a61c
+@contextlib.contextmanager
+def _step(done: str, verbose: int):
+    "Time the block and, if `verbose`, report '<done> in <seconds> s' on stderr: serving a large catalogue takes a while."
+    start = time.perf_counter()
+    yield
+    if verbose: print(f"{done} in {time.perf_counter() - start:.1f} s", file=sys.stderr, flush=True)
+
+# %% ../nbs/06_recommendation.ipynb #b572addd
 def _as_ids(ids) -> np.ndarray:
     "Raw ids as a 1-D array that keeps each id's type (NumPy would turn `[100, 'x']` into strings)."
     return pd.Series([ids] if np.isscalar(ids) else list(ids), dtype=object if np.isscalar(ids) else None).to_numpy()
 
+# %% ../nbs/06_recommendation.ipynb #550cd4ee
 def _ranked_frame(query_ids: np.ndarray, query_col: str, vocab: Vocabulary, ids: np.ndarray, scores: np.ndarray,
                   item_col: str = "item_id") -> pd.DataFrame:
     "Long table `[query_col, item_col, rank, score]` of ranked item indices, padding (index 0) dropped."
@@ -146,6 +169,7 @@ def _ranked_frame(query_ids: np.ndarray, query_col: str, vocab: Vocabulary, ids:
     return pd.DataFrame({query_col: np.asarray(query_ids)[rows], item_col: vocab.id_of(ids[keep]),
                          "rank": ranks + 1, "score": scores[keep].astype("float64")})
 
+# %% ../nbs/06_recommendation.ipynb #8b8d8c8c
 class Recommender:
     "A trained model ready to serve: raw ids in, ranked raw item ids out."
     def __init__(self,
@@ -163,128 +187,151 @@ class Recommender:
         self.user_inputs = user_inputs(self.data, self.known_parts)
         with _step(f"embedded {self.data.n_users - 1:,} users and {self.data.n_items - 1:,} items", verbose):
             self.user_vectors = ops.convert_to_numpy(model.user_vectors(self.user_inputs, batch_size=1024))
-            self.item_vectors = ops.convert_to_numpy(model.item_vectors(self.item_inputs, batch_size=4096))
+            self.item_vectors = ops.convert_to_numpy(model.item_vectors(feature_tables(self.data, "item"), batch_size=4096))
         self.index_kind, self.index_options = index, dict(index_options)
         with _step(f"built the {index} index over {self.data.n_items - 1:,} items", verbose and index != "exact"):
             self.index = make_index(self.item_vectors, index, **index_options)
 
-    @classmethod
-    def fit(cls, data: EncodedDataset, config: TrainConfig = TrainConfig(), index: str = "exact", verbose: int = 1,
-            callbacks: Sequence[keras.callbacks.Callback] = ()) -> Recommender:
-        "Train a model on `data` with `config` (early stopping on valid) and wrap it; one line per epoch unless `verbose=0`; the Keras history is kept as `.history`."
-        model, history = fit(data, config, callbacks=callbacks, verbose=verbose)
-        rec = cls(model, data, config, index=index, verbose=verbose)
-        rec.history = history
-        return rec
+# %% ../nbs/06_recommendation.ipynb #060f04ce
+@patch(cls_method=True)
+def fit(cls: Recommender, data: EncodedDataset, config: TrainConfig = TrainConfig(), index: str = "exact", verbose: int = 1,  # noqa: F811
+        callbacks: Sequence[keras.callbacks.Callback] = ()) -> Recommender:
+    "Train a model on `data` with `config` (early stopping on valid) and wrap it; one line per epoch unless `verbose=0`; the Keras history is kept as `.history`."
+    model, history = fit(data, config, callbacks=callbacks, verbose=verbose)
+    rec = cls(model, data, config, index=index, verbose=verbose)
+    rec.history = history
+    return rec
 
-    @property
-    def item_inputs(self) -> dict[str, np.ndarray]:
-        "Per-item input arrays of the item tower (`id` plus item features)."
-        return {"id": np.arange(self.data.n_items, dtype="int32"), **self.data.item_features}
+# %% ../nbs/06_recommendation.ipynb #684ebbe7
+@patch(as_prop=True)
+def user_ids(self: Recommender) -> np.ndarray:
+    "Raw ids of the known users, in index order."
+    return self.data.user_vocab.ids.to_numpy()
 
-    @property
-    def user_ids(self) -> np.ndarray: return self.data.user_vocab.ids.to_numpy()
-    @property
-    def item_ids(self) -> np.ndarray: return self.data.item_vocab.ids.to_numpy()
+# %% ../nbs/06_recommendation.ipynb #4f6bf2a9
+@patch(as_prop=True)
+def item_ids(self: Recommender) -> np.ndarray:
+    "Raw ids of the known items, in index order."
+    return self.data.item_vocab.ids.to_numpy()
 
-    def _user_indices(self, user_ids) -> np.ndarray:
-        if user_ids is None: return np.arange(1, self.data.n_users, dtype="int32")
-        ids = _as_ids(user_ids)
-        idx = self.data.user_vocab.lookup(ids)
-        if (unknown := ids[idx == 0]).size:
-            raise ValueError(f"{unknown.size} unknown user id(s), e.g. {unknown[:3].tolist()}; serve new users "
-                             "with recommend_for_history(item_ids).")
-        return idx
+# %% ../nbs/06_recommendation.ipynb #416589e3
+@patch
+def _user_indices(self: Recommender, user_ids) -> np.ndarray:
+    if user_ids is None: return np.arange(1, self.data.n_users, dtype="int32")
+    ids = _as_ids(user_ids)
+    idx = self.data.user_vocab.lookup(ids)
+    if (unknown := ids[idx == 0]).size:
+        raise ValueError(f"{unknown.size} unknown user id(s), e.g. {unknown[:3].tolist()}; serve new users "
+                         "with recommend_for_history(item_ids).")
+    return idx
 
-    def _item_indices(self, item_ids) -> np.ndarray:
-        ids = _as_ids(item_ids)
-        idx = self.data.item_vocab.lookup(ids)
-        if (unknown := ids[idx == 0]).size:
-            raise ValueError(f"{unknown.size} unknown item id(s), e.g. {unknown[:3].tolist()}; only items seen in training have vectors.")
-        return idx
+# %% ../nbs/06_recommendation.ipynb #c847e3e1
+@patch
+def _item_indices(self: Recommender, item_ids) -> np.ndarray:
+    ids = _as_ids(item_ids)
+    idx = self.data.item_vocab.lookup(ids)
+    if (unknown := ids[idx == 0]).size:
+        raise ValueError(f"{unknown.size} unknown item id(s), e.g. {unknown[:3].tolist()}; only items seen in training have vectors.")
+    return idx
 
-    def recommend(self, user_ids: Sequence | None = None, k: int = 10, exclude_seen: bool = True) -> pd.DataFrame:
-        "Top-`k` items for known users (all when `None`): a frame `[user_id, item_id, rank, score]` of raw ids."
-        users = self._user_indices(user_ids)
-        ids, scores = self.index.search(self.user_vectors[users], k, self.known[users] if exclude_seen else None)
-        return _ranked_frame(self.data.user_vocab.id_of(users), "user_id", self.data.item_vocab, ids, scores)
+# %% ../nbs/06_recommendation.ipynb #1de6eaef
+@patch
+def recommend(self: Recommender, user_ids: Sequence | None = None, k: int = 10, exclude_seen: bool = True) -> pd.DataFrame:
+    "Top-`k` items for known users (all when `None`): a frame `[user_id, item_id, rank, score]` of raw ids."
+    users = self._user_indices(user_ids)
+    ids, scores = self.index.search(self.user_vectors[users], k, self.known[users] if exclude_seen else None)
+    return _ranked_frame(self.data.user_vocab.id_of(users), "user_id", self.data.item_vocab, ids, scores)
 
-    def similar_items(self, item_ids: Sequence, k: int = 10) -> pd.DataFrame:
-        "The `k` items most cosine-similar to each given item (itself excluded): `[item_id, similar_item_id, rank, score]`."
-        items = self._item_indices(item_ids)
-        itself = sp.csr_matrix((np.ones(len(items)), (np.arange(len(items)), items)), shape=(len(items), self.data.n_items))
-        ids, scores = self.index.search(self.item_vectors[items], k, itself)
-        return _ranked_frame(self.data.item_vocab.id_of(items), "item_id", self.data.item_vocab, ids, scores, "similar_item_id")
+# %% ../nbs/06_recommendation.ipynb #3c15546e
+@patch
+def similar_items(self: Recommender, item_ids: Sequence, k: int = 10) -> pd.DataFrame:
+    "The `k` items most cosine-similar to each given item (itself excluded): `[item_id, similar_item_id, rank, score]`."
+    items = self._item_indices(item_ids)
+    itself = sp.csr_matrix((np.ones(len(items)), (np.arange(len(items)), items)), shape=(len(items), self.data.n_items))
+    ids, scores = self.index.search(self.item_vectors[items], k, itself)
+    return _ranked_frame(self.data.item_vocab.id_of(items), "item_id", self.data.item_vocab, ids, scores, "similar_item_id")
 
-    def popular_items(self, k: int = 10) -> pd.DataFrame:
-        "The `k` most frequent train items `[item_id, rank, score]`, scored by their share of train interactions."
-        counts = self.data.item_counts().astype("float64")
-        share = counts / counts[1:].sum()
-        top = np.argsort(-share[1:], kind="stable")[:k] + 1
-        return pd.DataFrame({"item_id": self.data.item_vocab.id_of(top), "rank": np.arange(1, len(top) + 1), "score": share[top]})
+# %% ../nbs/06_recommendation.ipynb #637b9d3b
+@patch
+def popular_items(self: Recommender, k: int = 10) -> pd.DataFrame:
+    "The `k` most frequent train items `[item_id, rank, score]` (chapter 4's `MostPopular`), scored by their share of train interactions."
+    counts = MostPopular().fit(self.data).counts.astype("float64")
+    share = counts / counts[1:].sum()
+    top = np.argsort(-share[1:], kind="stable")[:k] + 1
+    return pd.DataFrame({"item_id": self.data.item_vocab.id_of(top), "rank": np.arange(1, len(top) + 1), "score": share[top]})
 
-    def _new_user_inputs(self, history: np.ndarray) -> dict[str, np.ndarray]:
-        "User-tower inputs of one new user with item indices `history`, the OOV id and missing side features."
-        out = {"id": np.zeros(1, "int32"), "history": np.asarray(history, "int32").reshape(1, -1) if len(history) else np.zeros((1, 1), "int32")}
-        for spec in self.data.user_specs: out[spec.name] = spec.transform(pd.Series([None], dtype=object))
-        return out
+# %% ../nbs/06_recommendation.ipynb #d80e26f1
+@patch
+def _new_user_inputs(self: Recommender, history: np.ndarray) -> dict[str, np.ndarray]:
+    "User-tower inputs of one new user with item indices `history`, the OOV id and missing side features."
+    out = {"id": np.zeros(1, "int32"), "history": np.asarray(history, "int32").reshape(1, -1) if len(history) else np.zeros((1, 1), "int32")}
+    for spec in self.data.user_specs: out[spec.name] = spec.transform(pd.Series([None], dtype=object))
+    return out
 
-    def recommend_for_history(self, item_ids: Sequence, k: int = 10, exclude_seen: bool = True) -> pd.DataFrame:
-        "Top-`k` `[item_id, rank, score]` for a new user given the raw ids of their items; most popular if none is known."
-        if "history" not in self.model.user_tower.input_keys or "id" in self.model.user_tower.input_keys:
-            raise ValueError("cold start from a history needs a user tower that reads the history and not the user id "
-                             "(train with user_history=True and user_ids=False).")
-        history = self.data.item_vocab.lookup(_as_ids(item_ids)) if len(item_ids) else np.zeros(0, "int32")
-        history = np.unique(history[history > 0])
-        if not len(history): return self.popular_items(k)
-        vector = ops.convert_to_numpy(self.model.user_vectors(self._new_user_inputs(history)))
-        seen = sp.csr_matrix((np.ones(len(history)), (np.zeros(len(history), int), history)), shape=(1, self.data.n_items))
-        ids, scores = self.index.search(vector, k, seen if exclude_seen else None)
-        return _ranked_frame(np.zeros(1), "user", self.data.item_vocab, ids, scores).drop(columns="user")
+# %% ../nbs/06_recommendation.ipynb #440badec
+@patch
+def recommend_for_history(self: Recommender, item_ids: Sequence, k: int = 10, exclude_seen: bool = True) -> pd.DataFrame:
+    "Top-`k` `[item_id, rank, score]` for a new user given the raw ids of their items; most popular if none is known."
+    if "history" not in self.model.user_tower.input_keys or "id" in self.model.user_tower.input_keys:
+        raise ValueError("cold start from a history needs a user tower that reads the history and not the user id "
+                         "(train with user_history=True and user_ids=False).")
+    history = self.data.item_vocab.lookup(_as_ids(item_ids)) if len(item_ids) else np.zeros(0, "int32")
+    history = np.unique(history[history > 0])
+    if not len(history): return self.popular_items(k)
+    vector = ops.convert_to_numpy(self.model.user_vectors(self._new_user_inputs(history)))
+    seen = sp.csr_matrix((np.ones(len(history)), (np.zeros(len(history), int), history)), shape=(1, self.data.n_items))
+    ids, scores = self.index.search(vector, k, seen if exclude_seen else None)
+    return _ranked_frame(np.zeros(1), "user", self.data.item_vocab, ids, scores).drop(columns="user")
 
-    def user_embeddings(self) -> pd.DataFrame:
-        "User vectors, one row per known user, indexed by raw `user_id`."
-        return pd.DataFrame(self.user_vectors[1:], index=pd.Index(self.user_ids, name="user_id"))
+# %% ../nbs/06_recommendation.ipynb #456a4195
+@patch
+def user_embeddings(self: Recommender) -> pd.DataFrame:
+    "User vectors, one row per known user, indexed by raw `user_id`."
+    return pd.DataFrame(self.user_vectors[1:], index=pd.Index(self.user_ids, name="user_id"))
 
-    def item_embeddings(self) -> pd.DataFrame:
-        "Item vectors, one row per known item, indexed by raw `item_id`."
-        return pd.DataFrame(self.item_vectors[1:], index=pd.Index(self.item_ids, name="item_id"))
+# %% ../nbs/06_recommendation.ipynb #a2612ac0
+@patch
+def item_embeddings(self: Recommender) -> pd.DataFrame:
+    "Item vectors, one row per known item, indexed by raw `item_id`."
+    return pd.DataFrame(self.item_vectors[1:], index=pd.Index(self.item_ids, name="item_id"))
 
-    def score_fn(self) -> Callable[[np.ndarray], np.ndarray]:
-        "A `score_fn(user_indices) -> [b, n_items]` of cosine similarities (the `Evaluator` of chapter 4 takes it)."
-        return lambda users: self.user_vectors[users] @ self.item_vectors.T
+# %% ../nbs/06_recommendation.ipynb #0381c5ce
+@patch
+def score_fn(self: Recommender) -> Callable[[np.ndarray], np.ndarray]:
+    "A `score_fn(user_indices) -> [b, n_items]` of cosine similarities (the `Evaluator` of chapter 4 takes it)."
+    return lambda users: self.user_vectors[users] @ self.item_vectors.T
 
-    def evaluate(self, test: pd.DataFrame,  # raw `user_id`, `item_id` interactions held out from training
-                 ks: Sequence[int] = (10, 20, 50),  # cut-offs K
-                 score_fn: Callable[[np.ndarray], np.ndarray] | None = None,  # scores to rank instead of the model's (a baseline's)
-                 metrics: Sequence[str] = ("recall", "ndcg")  # names from the evaluation chapter's `ALL_METRICS`
-                 ) -> dict[str, float]:
-        "The `Evaluator`'s metrics on `test`: known items excluded, unknown test items count as misses, unknown users are skipped (with a warning)."
-        pairs = self.known_user_pairs(test)
-        if skipped := len(test) - len(pairs): warnings.warn(f"skipped {skipped} test interaction(s) of users the model does not know")
-        return Evaluator(dataclasses.replace(self.data, test=pairs), "test", ks, metrics)(score_fn or self.score_fn())
+# %% ../nbs/06_recommendation.ipynb #1ab00929
+@patch
+def known_user_pairs(self: Recommender, interactions: pd.DataFrame) -> np.ndarray:
+    "`[n, 2]` (user, item) indices of the raw `interactions` of known users; unknown items map to OOV 0."
+    pairs = np.stack([self.data.user_vocab.lookup(interactions.user_id), self.data.item_vocab.lookup(interactions.item_id)], 1)
+    pairs = pairs[pairs[:, 0] > 0]
+    if not len(pairs): raise ValueError("no test interaction belongs to a user known to the model.")
+    return pairs
 
-    def known_user_pairs(self, interactions: pd.DataFrame) -> np.ndarray:
-        "`[n, 2]` (user, item) indices of the raw `interactions` of known users; unknown items map to OOV 0."
-        pairs = np.stack([self.data.user_vocab.lookup(interactions.user_id), self.data.item_vocab.lookup(interactions.item_id)], 1)
-        pairs = pairs[pairs[:, 0] > 0]
-        if not len(pairs): raise ValueError("no test interaction belongs to a user known to the model.")
-        return pairs
+# %% ../nbs/06_recommendation.ipynb #b62270cb
+@patch
+def evaluate(self: Recommender,
+             test: pd.DataFrame,  # raw `user_id`, `item_id` interactions held out from training
+             ks: Sequence[int] = (10, 20, 50),  # cut-offs K
+             score_fn: Callable[[np.ndarray], np.ndarray] | None = None,  # scores to rank instead of the model's (a baseline's)
+             metrics: Sequence[str] = ("recall", "ndcg")  # names from the evaluation chapter's `ALL_METRICS`
+             ) -> dict[str, float]:
+    "The `Evaluator`'s metrics on `test`: known items excluded, unknown test items count as misses, unknown users are skipped (with a warning)."
+    pairs = self.known_user_pairs(test)
+    if skipped := len(test) - len(pairs): warnings.warn(f"skipped {skipped} test interaction(s) of users the model does not know")
+    return Evaluator(dataclasses.replace(self.data, test=pairs), "test", ks, metrics)(score_fn or self.score_fn())
 
-@contextlib.contextmanager
-def _step(done: str, verbose: int):
-    "Time the block and, if `verbose`, report '<done> in <seconds> s' on stderr: serving a large catalogue takes a while."
-    start = time.perf_counter()
-    yield
-    if verbose: print(f"{done} in {time.perf_counter() - start:.1f} s", file=sys.stderr, flush=True)
-
-# %% ../nbs/06_recommendation.ipynb #6d6445ea
+# %% ../nbs/06_recommendation.ipynb #1ef00285
 MODEL_FILES = ("model.keras", "vocabularies.json", "feature_specs.json", "features.npz", "interactions.npz", "config.json",
                "recommender.json")
 MODEL_FORMAT = 2  # the layout of a saved folder; a folder in another format is refused with what to do
 
+# %% ../nbs/06_recommendation.ipynb #48cb3d38
 def _write_json(path: Path, obj) -> None: path.write_text(json.dumps(obj, indent=1))
 
+# %% ../nbs/06_recommendation.ipynb #30c8e1fa
 @patch
 def write_files(self: Recommender, folder: Path, save_id: str) -> None:
     "Write the files of `MODEL_FILES` into the existing folder `folder`, each marked with `save_id`."
@@ -300,7 +347,7 @@ def write_files(self: Recommender, folder: Path, save_id: str) -> None:
     _write_json(folder / "recommender.json", {"format": MODEL_FORMAT, "save_id": save_id, "known_parts": list(self.known_parts),
                                               "index": self.index_kind, "index_options": self.index_options})
 
-# %% ../nbs/06_recommendation.ipynb #9c2ebe2d
+# %% ../nbs/06_recommendation.ipynb #0a63606c
 def _replace_folder(new: Path, folder: Path) -> None:
     "Put the complete folder `new` in the place of `folder` (which may exist) by renames."
     if not folder.exists(): return os.replace(new, folder)
@@ -309,6 +356,7 @@ def _replace_folder(new: Path, folder: Path) -> None:
     os.replace(new, folder)
     shutil.rmtree(old)
 
+# %% ../nbs/06_recommendation.ipynb #499f9a7f
 @patch
 def save(self: Recommender, folder: str | Path) -> Path:
     "Write the recommender into `folder` (new, empty, or an earlier save, which it replaces); an interrupted save changes nothing."
@@ -323,7 +371,7 @@ def save(self: Recommender, folder: str | Path) -> Path:
     finally: shutil.rmtree(tmp, ignore_errors=True)
     return folder
 
-# %% ../nbs/06_recommendation.ipynb #59338a6e
+# %% ../nbs/06_recommendation.ipynb #62f9a6aa
 def _read_model_file(folder: Path, name: str, read: Callable[[Path], Any]) -> Any:
     "`read(folder / name)`, any failure turned into a one-line `ValueError` naming the file."
     path = folder / name
@@ -333,36 +381,45 @@ def _read_model_file(folder: Path, name: str, read: Callable[[Path], Any]) -> An
         reason = " ".join(f"{type(e).__name__}: {e}".split())[:160]
         raise ValueError(f"{path} is damaged ({reason}); save the recommender again or restore the folder from a copy.") from e
 
+# %% ../nbs/06_recommendation.ipynb #74728881
 def _read_npz(path: Path) -> dict[str, np.ndarray]:
     with np.load(path) as f: return {k: f[k] for k in f.files}
 
+# %% ../nbs/06_recommendation.ipynb #dd2183c7
 def _read_keras(path: Path) -> keras.Model:
     with zipfile.ZipFile(path) as z:
         if (bad := z.testzip()) is not None: raise zipfile.BadZipFile(f"bad CRC in {bad}")
     return keras.saving.load_model(str(path), compile=False)
 
-# %% ../nbs/06_recommendation.ipynb #9c874364
-def _check_format(folder: Path, settings: dict) -> None:
-    "A folder saved in another layout is refused with what to do."
-    if settings.get("format") != MODEL_FORMAT:
-        raise ValueError(f"{folder} was saved in format {settings.get('format', 1)} by an earlier contrastrec; this version reads format "
-                         f"{MODEL_FORMAT}: train the model again with this version (e.g. contrastrec train) and save it.")
-
-def _check_same_save(folder: Path, save_id: str, ids: dict[str, str]) -> None:
-    "Every file must come from the save that wrote recommender.json."
-    if mixed := sorted(name for name, other in ids.items() if other != save_id):
-        raise ValueError(f"{folder}: {', '.join(mixed)} come(s) from another save than recommender.json; the folder mixes two saves: save it again.")
-
-@patch(cls_method=True)
-def load(cls: Recommender, folder: str | Path, index: str | None = None, verbose: int = 0, **index_options) -> Recommender:
-    "Load a recommender written by `save`; `index` (with its options) overrides the saved index choice."
-    folder = Path(folder).expanduser()
+# %% ../nbs/06_recommendation.ipynb #4819394f
+def _check_saved_folder(folder: Path) -> None:
+    "A path that is not a folder, or a folder that holds none of `MODEL_FILES`, is refused with what to do."
     if not folder.is_dir():
         aside = sorted(folder.parent.glob(f".{folder.name}.old-*"))
         hint = f" An interrupted save left the previous model at {aside[-1]}: rename it back." if aside else ""
         raise ValueError(f"{folder} is not a folder; save a recommender there with Recommender.save(folder).{hint}")
     if not any((folder / name).exists() for name in MODEL_FILES):
         raise ValueError(f"{folder} holds no saved recommender (none of {', '.join(MODEL_FILES)}); save one there with Recommender.save(folder).")
+
+# %% ../nbs/06_recommendation.ipynb #916c538e
+def _check_format(folder: Path, settings: dict) -> None:
+    "A folder saved in another layout is refused with what to do."
+    if settings.get("format") != MODEL_FORMAT:
+        raise ValueError(f"{folder} was saved in format {settings.get('format', 1)} by an earlier contrastrec; this version reads format "
+                         f"{MODEL_FORMAT}: train the model again with this version (e.g. contrastrec train) and save it.")
+
+# %% ../nbs/06_recommendation.ipynb #36cf1d32
+def _check_same_save(folder: Path, save_id: str, ids: dict[str, str]) -> None:
+    "Every file must come from the save that wrote recommender.json."
+    if mixed := sorted(name for name, other in ids.items() if other != save_id):
+        raise ValueError(f"{folder}: {', '.join(mixed)} come(s) from another save than recommender.json; the folder mixes two saves: save it again.")
+
+# %% ../nbs/06_recommendation.ipynb #58888a22
+@patch(cls_method=True)
+def load(cls: Recommender, folder: str | Path, index: str | None = None, verbose: int = 0, **index_options) -> Recommender:
+    "Load a recommender written by `save`; `index` (with its options) overrides the saved index choice."
+    folder = Path(folder).expanduser()
+    _check_saved_folder(folder)
     read = lambda name, how=lambda p: json.loads(p.read_text()): _read_model_file(folder, name, how)
     _check_format(folder, settings := read("recommender.json"))
     vocab, specs, config = read("vocabularies.json"), read("feature_specs.json"), read("config.json")
