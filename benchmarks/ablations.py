@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from contrastrec.data import encode, load_movielens_100k, load_benchmark_split, split_random
+from contrastrec.data import encode, load_benchmark_split, load_movielens_100k, split_random
 from contrastrec.evaluation import evaluate
 from contrastrec.losses import alignment, uniformity
 from contrastrec.training import TrainConfig, feature_tables, fit, user_inputs
@@ -46,7 +46,8 @@ RUNS = {
     "ids_in_batch_no_logq": {**ID_TOWERS, "logq": False},
     "ids_in_batch_logq_mixed_negatives": {**ID_TOWERS, "extra_negatives": 1024},
     "ids_in_batch_logq_batch_256": {**ID_TOWERS, "batch_size": 256},
-    "features_only_in_batch": {**ID_TOWERS, "user_ids": False, "user_features": True, "item_ids": False, "item_features": True},
+    "features_only_in_batch": {**ID_TOWERS, "user_ids": False, "user_features": True,
+                               "item_ids": False, "item_features": True},
     "ids+features_in_batch": {**ID_TOWERS, "user_features": True, "item_features": True},
     "lightgcn_in_batch": {**ID_TOWERS, "graph_layers": 2},
     "simgcl_in_batch": {**ID_TOWERS, "graph_layers": 2, "ssl_weight": 0.1, "ssl_noise": 0.1, "ssl_temperature": 0.2},
@@ -77,12 +78,14 @@ def run(name, overrides):
     v = model.item_vectors({k: v[data.test[:, 1]] for k, v in items.items()})
     all_items = model.item_vectors(items)
     ndcg = history.history["val_ndcg@20"]
-    return {"name": name, "split": "ml100k-v1" if split_seed is None else f"per-user random 80/10/10, seed {split_seed}",
+    split = "ml100k-v1" if split_seed is None else f"per-user random 80/10/10, seed {split_seed}"
+    return {"name": name, "split": split,
             "config": config.to_dict(), "epochs_run": len(ndcg), "best_epoch": int(np.argmax(ndcg)) + 1,
             "train_seconds": round(seconds, 1), "valid": {k: round(x, 4) for k, x in valid.items()},
             "test": {k: round(x, 4) for k, x in test.items()},
             "alignment": round(float(alignment(u, v)), 4), "uniformity": round(float(uniformity(all_items[1:])), 4),
-            "valid_curve": [round(x, 4) for x in ndcg], "recall_curve": [round(curve[f"recall@{k}"], 4) for k in range(1, 101)]}
+            "valid_curve": [round(x, 4) for x in ndcg],
+            "recall_curve": [round(curve[f"recall@{k}"], 4) for k in range(1, 101)]}
 
 
 if __name__ == "__main__":

@@ -78,7 +78,8 @@ def benchmark(name: str, data, buckets) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "baselines.json")
-    parser.add_argument("--only", nargs="*", choices=list(MODELS), help="re-run these models, keep the others from --out")
+    parser.add_argument("--only", nargs="*", choices=list(MODELS),
+                        help="re-run these models, keep the others from --out")
     args = parser.parse_args()
     load = [round(x, 2) for x in os.getloadavg()]  # fit times are wall-clock: a busy machine inflates them
     data = encode(load_benchmark_split("ml100k-v1"))

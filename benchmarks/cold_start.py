@@ -11,7 +11,13 @@ import json
 import time
 from pathlib import Path
 
-from contrastrec.data import MOVIELENS_ITEM_FEATURES, MOVIELENS_USER_FEATURES, encode, load_movielens_100k, load_benchmark_split
+from contrastrec.data import (
+    MOVIELENS_ITEM_FEATURES,
+    MOVIELENS_USER_FEATURES,
+    encode,
+    load_benchmark_split,
+    load_movielens_100k,
+)
 from contrastrec.evaluation import evaluate, hold_out_items, restrict_candidates
 from contrastrec.training import TrainConfig, fit
 
@@ -22,7 +28,8 @@ TOWERS = {"ids": dict(item_ids=True, item_features=False), "features": dict(item
 
 if __name__ == "__main__":
     ml = load_movielens_100k()
-    data = encode(load_benchmark_split("ml100k-v1"), ml.users, ml.items, MOVIELENS_USER_FEATURES, MOVIELENS_ITEM_FEATURES)
+    data = encode(load_benchmark_split("ml100k-v1"), ml.users, ml.items,
+                  MOVIELENS_USER_FEATURES, MOVIELENS_ITEM_FEATURES)
     cold_data, cold_items = hold_out_items(data, 0.2, seed=0)
     runs = {}
     for name, towers in TOWERS.items():

@@ -10,7 +10,8 @@ Each step runs in its own process so that its peak memory (VmHWM) is its own:
   against `FaissIndex` (build time, search time and recall@50 against the exact lists, for several
   numbers of probed cells).
 
-    source tools/env.sh && nice .venv/bin/python benchmarks/recommend_bench.py [--epochs 6] [--out results.json] [--steps ...]
+    source tools/env.sh && nice .venv/bin/python benchmarks/recommend_bench.py \\
+        [--epochs 6] [--out results.json] [--steps ...]
 """
 from __future__ import annotations
 
@@ -47,6 +48,7 @@ def ml100k():
 
 def train(jit: bool, epochs: int) -> dict:
     import keras
+
     from contrastrec.training import TrainConfig, fit
     data = ml100k()
     times = []
@@ -81,13 +83,17 @@ def ml100k_topk() -> dict:
     start = time.perf_counter()
     rec = Recommender(model, data, config)
     vectors_s = time.perf_counter() - start
-    timed = lambda f: min(_time(f) for _ in range(3))
+
+    def timed(f):
+        return min(_time(f) for _ in range(3))
+
     exact_s = timed(lambda: rec.recommend(k=K))
     users = np.arange(1, data.n_users)
     search_s = timed(lambda: rec.index.search(rec.user_vectors[users], K, rec.known[users]))
     naive_s = timed(lambda: naive_top_k(rec.user_vectors[users], rec.item_vectors, rec.known[users], K))
-    out = {"user_and_item_vectors_s": vectors_s, "recommend_exact_s": exact_s, "exact_search_only_s": search_s, "naive_full_sort_s": naive_s,
-           "exact_over_naive": exact_s / naive_s, **memory(), "rss_before_mib": before["rss_mib"]}
+    out = {"user_and_item_vectors_s": vectors_s, "recommend_exact_s": exact_s, "exact_search_only_s": search_s,
+           "naive_full_sort_s": naive_s, "exact_over_naive": exact_s / naive_s, **memory(),
+           "rss_before_mib": before["rss_mib"]}
     start = time.perf_counter()
     ann = Recommender(model, data, config, index="ann")
     out["ann_build_s"] = time.perf_counter() - start
@@ -116,7 +122,8 @@ def synthetic(seed: int = 0):
         x /= np.linalg.norm(x, axis=1, keepdims=True)
         return x
     items = np.vstack([np.zeros((1, DIM), np.float32), around(N_ITEMS)])
-    users = centres[rng.integers(0, CLUSTERS, (N_USERS, 5))].mean(1) + 0.6 * rng.standard_normal((N_USERS, DIM), dtype=np.float32)
+    users = centres[rng.integers(0, CLUSTERS, (N_USERS, 5))].mean(1)
+    users += 0.6 * rng.standard_normal((N_USERS, DIM), dtype=np.float32)
     users /= np.linalg.norm(users, axis=1, keepdims=True)
     seen = sp.csr_matrix((np.ones(N_USERS * SEEN, np.float32), (np.repeat(np.arange(N_USERS), SEEN),
                           rng.integers(1, N_ITEMS + 1, N_USERS * SEEN))), shape=(N_USERS, N_ITEMS + 1))
@@ -175,28 +182,38 @@ def report(results: dict) -> str:
     nojit, jit = results["train-nojit"], results["train-jit"]
     ml, ex, ann = results["ml100k-topk"], results["synthetic-exact"], results["synthetic-ann"]
     lines = ["| measurement | time | throughput | ratio vs baseline | peak RSS (MiB) |", "|---|---|---|---|---|",
-             f"| train default model, no XLA (baseline) | {nojit['epoch_s']:.2f} s/epoch | {nojit['users_per_s']:.0f} users/s, "
-             f"{nojit['interactions_per_s']:.0f} interactions/s | 1.00 | {nojit['peak_mib']:.0f} |",
-             f"| train default model, `jit_compile=True` | {jit['epoch_s']:.2f} s/epoch | {jit['users_per_s']:.0f} users/s, "
-             f"{jit['interactions_per_s']:.0f} interactions/s | {nojit['epoch_s'] / jit['epoch_s']:.2f}× speed | {jit['peak_mib']:.0f} |",
-             f"| ML-100K top-50, all 943 users: naive full score matrix + argsort (baseline) | {ml['naive_full_sort_s'] * 1e3:.0f} ms | | 1.00 | |",
+             f"| train default model, no XLA (baseline) | {nojit['epoch_s']:.2f} s/epoch | "
+             f"{nojit['users_per_s']:.0f} users/s, {nojit['interactions_per_s']:.0f} interactions/s | 1.00 | "
+             f"{nojit['peak_mib']:.0f} |",
+             f"| train default model, `jit_compile=True` | {jit['epoch_s']:.2f} s/epoch | "
+             f"{jit['users_per_s']:.0f} users/s, {jit['interactions_per_s']:.0f} interactions/s | "
+             f"{nojit['epoch_s'] / jit['epoch_s']:.2f}× speed | {jit['peak_mib']:.0f} |",
+             f"| ML-100K top-50, all 943 users: naive full score matrix + argsort (baseline) | "
+             f"{ml['naive_full_sort_s'] * 1e3:.0f} ms | | 1.00 | |",
              f"| ML-100K top-50, `Recommender.recommend` exact | {ml['recommend_exact_s'] * 1e3:.0f} ms | | "
-             f"{ml['naive_full_sort_s'] / ml['recommend_exact_s']:.2f}× speed | {ml['peak_mib']:.0f} (exact, naive and ann) |",
-             f"| ML-100K top-50, `ExactIndex.search` alone (no id mapping, no frame) | {ml['exact_search_only_s'] * 1e3:.0f} ms | | "
+             f"{ml['naive_full_sort_s'] / ml['recommend_exact_s']:.2f}× speed | "
+             f"{ml['peak_mib']:.0f} (exact, naive and ann) |",
+             f"| ML-100K top-50, `ExactIndex.search` alone (no id mapping, no frame) | "
+             f"{ml['exact_search_only_s'] * 1e3:.0f} ms | | "
              f"{ml['naive_full_sort_s'] / ml['exact_search_only_s']:.2f}× speed | |",
-             f"| ML-100K top-50, ann ({ml['ann_cells']} cells, {ml['ann_probe']} probed; build {ml['ann_build_s']:.2f} s) | "
+             f"| ML-100K top-50, ann ({ml['ann_cells']} cells, {ml['ann_probe']} probed; "
+             f"build {ml['ann_build_s']:.2f} s) | "
              f"{ml['recommend_ann_s'] * 1e3:.0f} ms | recall@50 vs exact {ml['ann_recall_vs_exact']:.3f} | "
              f"{ml['naive_full_sort_s'] / ml['recommend_ann_s']:.2f}× speed | |",
-             f"| 1M × 64 items, 10k users, top-50: exact (baseline) | {ex['search_s']:.1f} s | {ex['users_per_s']:.0f} users/s | 1.00 | "
-             f"{ex['peak_mib']:.0f} |"]
+             f"| 1M × 64 items, 10k users, top-50: exact (baseline) | {ex['search_s']:.1f} s | "
+             f"{ex['users_per_s']:.0f} users/s | 1.00 | {ex['peak_mib']:.0f} |"]
     for n_probe, p in ann["probes"].items():
-        lines.append(f"| 1M × 64, ann, {ann['cells']} cells, {n_probe} probed (build {ann['build_s']:.1f} s) | {p['search_s']:.1f} s | "
+        lines.append(f"| 1M × 64, ann, {ann['cells']} cells, {n_probe} probed (build {ann['build_s']:.1f} s) | "
+                     f"{p['search_s']:.1f} s | "
                      f"{p['users_per_s']:.0f} users/s, recall@50 vs exact {p['recall_vs_exact']:.3f} | "
                      f"{ex['search_s'] / p['search_s']:.1f}× speed | {ann['peak_mib']:.0f} |")
-    lines.append(f"\nFirst epoch (tracing, excluded above): {nojit['first_epoch_s']:.1f} s without XLA, {jit['first_epoch_s']:.1f} s with. "
-                 f"Peak RSS is the step's process during the measured work (peak reset after loading TensorFlow and the data); before it, it held "
-                 f"{nojit['rss_before_mib']:.0f} / {jit['rss_before_mib']:.0f} / {ml['rss_before_mib']:.0f} / {ex['rss_before_mib']:.0f} / "
-                 f"{ann['rss_before_mib']:.0f} MiB (train no XLA / XLA / ML-100K / exact / ann). Machine: {results['machine']}.")
+    lines.append(f"\nFirst epoch (tracing, excluded above): {nojit['first_epoch_s']:.1f} s without XLA, "
+                 f"{jit['first_epoch_s']:.1f} s with. "
+                 f"Peak RSS is the step's process during the measured work (peak reset after loading TensorFlow "
+                 f"and the data); before it, it held "
+                 f"{nojit['rss_before_mib']:.0f} / {jit['rss_before_mib']:.0f} / {ml['rss_before_mib']:.0f} / "
+                 f"{ex['rss_before_mib']:.0f} / {ann['rss_before_mib']:.0f} MiB "
+                 f"(train no XLA / XLA / ML-100K / exact / ann). Machine: {results['machine']}.")
     return "\n".join(lines)
 
 
@@ -206,14 +223,16 @@ def main() -> None:
     p.add_argument("--epochs", type=int, default=6, help="training epochs per throughput run (the first is excluded)")
     p.add_argument("--exact-path", default=str(Path(tempfile.gettempdir()) / "recommend_bench_exact.npy"))
     p.add_argument("--out", help="also write the results as JSON here (steps not rerun are kept from it)")
-    p.add_argument("--steps", nargs="+", choices=list(STEPS), default=list(STEPS), help="steps to (re)run (default: all)")
+    p.add_argument("--steps", nargs="+", choices=list(STEPS), default=list(STEPS),
+                   help="steps to (re)run (default: all)")
     args = p.parse_args()
     if args.step:
         print(json.dumps(STEPS[args.step](args)))
         return
     results = json.loads(Path(args.out).read_text()) if args.out and Path(args.out).is_file() else {}
     results |= {step: run_step(step, args) for step in args.steps}
-    results["machine"] = f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}"
+    results["machine"] = (f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+                          f"load average {os.getloadavg()[0]:.1f}")
     if args.out: Path(args.out).write_text(json.dumps(results, indent=1))
     print(report(results))
 

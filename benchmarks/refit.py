@@ -32,13 +32,15 @@ def timed(make):
     return out, round(time.time() - start, 1)
 
 
+# refit name -> its valid-selected run in ablations.json
 CONTRASTIVE = {"contrastive (default)": "default", "contrastive (default), seed 1": "default_seed1",
-               "contrastive (default), seed 2": "default_seed2"}  # refit name -> its valid-selected run in ablations.json
+               "contrastive (default), seed 2": "default_seed2"}
 
 
 def refit_baseline(data, name: str, config: dict) -> dict:
     model, seconds = timed(lambda: MODELS[name](**config).fit(data))
-    return {"config": config, "fit_seconds": seconds, "test": evaluate(model.score_fn(data, "test"), data, "test", **METRICS)}
+    test = evaluate(model.score_fn(data, "test"), data, "test", **METRICS)
+    return {"config": config, "fit_seconds": seconds, "test": test}
 
 
 def refit_contrastive(data, run: dict) -> dict:
@@ -60,6 +62,7 @@ if __name__ == "__main__":
         result = refit_baseline(data, name, before["config"]) if name in baselines else refit_contrastive(data, before)
         result["test_without_refit"] = {k: before["test"][k] for k in ("ndcg@20", "recall@20")}
         out = RESULTS / "refit.json"
-        models = json.loads(out.read_text())["models"] if out.exists() else {}  # re-read: keep the other systems' results
-        out.write_text(json.dumps({"split": "ml100k-v1, train + valid refit", "models": {**models, name: result}}, indent=1))
+        models = json.loads(out.read_text())["models"] if out.exists() else {}  # re-read: keep the others' results
+        refit = {"split": "ml100k-v1, train + valid refit", "models": {**models, name: result}}
+        out.write_text(json.dumps(refit, indent=1))
         print(name, round(result["test"]["ndcg@20"], 4), flush=True)

@@ -18,7 +18,8 @@ def score(recs: pd.DataFrame, train: pd.DataFrame, valid: pd.DataFrame, test: pd
     seen = set(zip(pd.concat([train, valid]).user_id, pd.concat([train, valid]).item_id))
     lists = {u: [i for i in g.sort_values("rank").item_id if (u, i) not in seen] for u, g in recs.groupby("user_id")}
     truth = test.groupby("user_id").item_id.apply(set)
-    out = {"users": int(len(truth)), "seen_items_recommended": int(sum((u, i) in seen for u, i in zip(recs.user_id, recs.item_id)))}
+    seen_recommended = sum((u, i) in seen for u, i in zip(recs.user_id, recs.item_id))
+    out = {"users": int(len(truth)), "seen_items_recommended": int(seen_recommended)}
     for k in ks:
         recall, ndcg = [], []
         for user, relevant in truth.items():
@@ -33,10 +34,12 @@ def score(recs: pd.DataFrame, train: pd.DataFrame, valid: pd.DataFrame, test: pd
 
 if __name__ == "__main__":
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("recs"); p.add_argument("split")
-    p.add_argument("--k", type=int, nargs="+", default=[10, 20, 50]); p.add_argument("--out")
+    p.add_argument("recs")
+    p.add_argument("split")
+    p.add_argument("--k", type=int, nargs="+", default=[10, 20, 50])
+    p.add_argument("--out")
     a = p.parse_args()
-    read = lambda name: pd.read_csv(f"{a.split}/{name}.tsv", sep="\t")
-    result = score(pd.read_csv(a.recs, sep="\t"), read("train"), read("valid"), read("test"), a.k)
+    train, valid, test = (pd.read_csv(f"{a.split}/{name}.tsv", sep="\t") for name in ("train", "valid", "test"))
+    result = score(pd.read_csv(a.recs, sep="\t"), train, valid, test, a.k)
     print(json.dumps(result, indent=1))
     if a.out: open(a.out, "w").write(json.dumps(result, indent=1))

@@ -66,7 +66,8 @@ def _progress(done: int, total: int | None, width: int = 30) -> None:
 
 # %% ../nbs/01_data_prep.ipynb #2e4a79e9
 def _copy_response(resp, out, progress: bool) -> tuple[int, int | None]:
-    "Copy the body of the response `resp` into the file `out`: (bytes copied, bytes announced by `Content-Length` or None)."
+    """Copy the body of the response `resp` into the file `out`.
+    Returns (bytes copied, bytes announced by `Content-Length` or None)."""
     total = int(resp.headers["Content-Length"]) if resp.headers.get("Content-Length") else None
     done = 0
     while chunk := resp.read(1 << 16):
@@ -144,14 +145,15 @@ def _ml100k_from_path(path: Path, cache: Path) -> Path:
 
 # %% ../nbs/01_data_prep.ipynb #8c4abfa4
 def _ml100k_from_shared(shared: Path, cache: Path) -> Path:
-    "The MovieLens folder in the shared folder `shared`: its `ml-100k/`, or its `ml-100k.zip` extracted once into `cache`."
+    "The MovieLens folder in `shared`: its `ml-100k/`, or its `ml-100k.zip` extracted once into `cache`."
     if root := _ml100k_root(shared): return root
-    if (shared / "ml-100k.zip").is_file(): return _ml100k_root(cache) or extract_ml100k_zip(shared / "ml-100k.zip", cache)
+    zipped = shared / "ml-100k.zip"
+    if zipped.is_file(): return _ml100k_root(cache) or extract_ml100k_zip(zipped, cache)
     raise DataUnavailableError(f"CONTRASTREC_DATA={shared} holds neither ml-100k/ nor ml-100k.zip.")
 
 # %% ../nbs/01_data_prep.ipynb #7f10d14a
 def _ml100k_from_cache(cache: Path, url: str, download: bool, timeout: float) -> Path:
-    "The MovieLens folder in `cache`, downloaded from `url` and extracted there first if needed (and `download` allows)."
+    "The MovieLens folder in `cache`, downloaded from `url` and extracted there first if needed and `download` allows."
     if root := _ml100k_root(cache): return root
     if not download:
         raise DataUnavailableError(f"MovieLens-100K is not in {cache} and download=False. "
@@ -168,7 +170,8 @@ def find_ml100k(path: str | Path | None = None, cache_dir: str | Path | None = N
     "Folder holding the MovieLens-100K files: from `path`, `$CONTRASTREC_DATA`, the cache, or a download."
     cache = Path(cache_dir).expanduser() if cache_dir else default_cache_dir()
     if path is not None: return _ml100k_from_path(Path(path).expanduser(), cache)
-    if os.environ.get("CONTRASTREC_DATA"): return _ml100k_from_shared(Path(os.environ["CONTRASTREC_DATA"]).expanduser(), cache)
+    if os.environ.get("CONTRASTREC_DATA"):
+        return _ml100k_from_shared(Path(os.environ["CONTRASTREC_DATA"]).expanduser(), cache)
     return _ml100k_from_cache(cache, url, download, timeout)
 
 # %% ../nbs/01_data_prep.ipynb #c4c27be7
@@ -192,7 +195,9 @@ def summary(self: RecData) -> str:
     n_u, n_i = df.user_id.nunique(), df.item_id.nunique()
     lines = [f"interactions: {len(df):,}   users: {n_u:,}   items: {n_i:,}   density: {len(df) / (n_u * n_i):.2%}",
              _spread(df.groupby("user_id").size(), "per user"), _spread(df.groupby("item_id").size(), "per item")]
-    if "rating" in df: lines.append("ratings: " + ", ".join(f"{k:g}: {v:,}" for k, v in df.rating.value_counts().sort_index().items()))
+    if "rating" in df:
+        counts = df.rating.value_counts().sort_index()
+        lines.append("ratings: " + ", ".join(f"{k:g}: {v:,}" for k, v in counts.items()))
     if self.users is not None: lines.append(f"user features: {', '.join(self.users.columns)}")
     if self.items is not None: lines.append(f"item features: {', '.join(self.items.columns)}")
     return "\n".join(lines)
@@ -251,7 +256,8 @@ def _check_ids(df: pd.DataFrame, where: str) -> None:
     if missing: raise ValueError(f"{where} is missing column(s) {missing}; it has {list(df.columns)}. "
                                  "Rename your columns to user_id and item_id.")
     for c in ("user_id", "item_id"):
-        if n := int(df[c].isna().sum()): raise ValueError(f"{where}: {n} row(s) have a missing {c}; drop or fill them first.")
+        if n := int(df[c].isna().sum()):
+            raise ValueError(f"{where}: {n} row(s) have a missing {c}; drop or fill them first.")
 
 # %% ../nbs/01_data_prep.ipynb #0d39bf7e
 def _numeric_column(df: pd.DataFrame, col: str, where: str) -> pd.Series:
@@ -274,14 +280,16 @@ def _typed_columns(df: pd.DataFrame, where: str) -> pd.DataFrame:
 
 # %% ../nbs/01_data_prep.ipynb #d9385913
 def _dedupe(df: pd.DataFrame, duplicates: str, where: str) -> pd.DataFrame:
-    "`df` with one row per (user_id, item_id): an error (`duplicates='error'`), or the 'first' / 'last' (by timestamp), with a warning."
+    """`df` with one row per (user_id, item_id): an error for `duplicates='error'`,
+    else the 'first' or 'last' row of each pair (by timestamp), with a warning."""
     pair = ["user_id", "item_id"]
     if not df.duplicated(pair).any(): return df
     n = int(df.duplicated(pair).sum())
     if duplicates == "error":
-        raise ValueError(f"{where}: {n} duplicate (user_id, item_id) pair(s). Keep one row per pair with duplicates='first' "
-                         "or 'last' (on the command line: --duplicates first|last).")
-    if duplicates not in ("first", "last"): raise ValueError(f"duplicates must be 'error', 'first' or 'last', not {duplicates!r}")
+        raise ValueError(f"{where}: {n} duplicate (user_id, item_id) pair(s). Keep one row per pair with "
+                         "duplicates='first' or 'last' (on the command line: --duplicates first|last).")
+    if duplicates not in ("first", "last"):
+        raise ValueError(f"duplicates must be 'error', 'first' or 'last', not {duplicates!r}")
     if "timestamp" in df: df = df.sort_values("timestamp", kind="stable")
     warnings.warn(f"{where}: removed {n} duplicate (user_id, item_id) pair(s), keeping the {duplicates}.")
     return df.drop_duplicates(pair, keep=duplicates).sort_index()
@@ -292,7 +300,8 @@ def read_table(path: str | Path) -> pd.DataFrame:
     path = Path(path)
     if not path.is_file(): raise ValueError(f"{path} does not exist or is not a file.")
     try: return pd.read_csv(path, sep="," if path.suffix.lower() == ".csv" else "\t")
-    except pd.errors.EmptyDataError as e: raise ValueError(f"{path} is empty; it needs a header row (user_id, item_id, ...).") from e
+    except pd.errors.EmptyDataError as e:
+        raise ValueError(f"{path} is empty; it needs a header row (user_id, item_id, ...).") from e
 
 # %% ../nbs/01_data_prep.ipynb #67b7efe7
 def _feature_table(table: pd.DataFrame | str | Path | None, id_col: str) -> pd.DataFrame | None:
@@ -300,7 +309,8 @@ def _feature_table(table: pd.DataFrame | str | Path | None, id_col: str) -> pd.D
     if table is None: return None
     if not isinstance(table, pd.DataFrame): table = read_table(table)
     if id_col in table.columns: table = table.set_index(id_col)
-    if table.index.has_duplicates: raise ValueError(f"feature table has duplicate {id_col} values; keep one row per id.")
+    if table.index.has_duplicates:
+        raise ValueError(f"feature table has duplicate {id_col} values; keep one row per id.")
     return table.rename_axis(id_col)
 
 # %% ../nbs/01_data_prep.ipynb #30d29317
@@ -329,7 +339,8 @@ def k_core(interactions: pd.DataFrame, k: int = 5, max_rounds: int = 100) -> pd.
     "Repeatedly drop users and items with fewer than `k` interactions until none remain."
     df = interactions
     for _ in range(max_rounds):
-        keep = (df.groupby("user_id").item_id.transform("size") >= k) & (df.groupby("item_id").user_id.transform("size") >= k)
+        keep = ((df.groupby("user_id").item_id.transform("size") >= k)
+                & (df.groupby("item_id").user_id.transform("size") >= k))
         if keep.all(): break
         df = df[keep]
     if df.empty: raise ValueError(f"no interaction survives {k}-core filtering; lower k.")
@@ -357,7 +368,8 @@ def sizes(self: Split) -> dict[str, int]:
 
 # %% ../nbs/01_data_prep.ipynb #92c80db8
 def _cut(df: pd.DataFrame, order_key: np.ndarray, n_valid: pd.Series, n_test: pd.Series) -> Split:
-    "Order each user's rows by `order_key` and cut the last `n_test[user]` off as test, the `n_valid[user]` before as valid."
+    """Order each user's rows by `order_key` and cut the last `n_test[user]` off as test,
+    the `n_valid[user]` before them as valid."""
     df = df.assign(_key=order_key).sort_values(["user_id", "_key"], kind="stable")
     rank_from_end = df.groupby("user_id").cumcount(ascending=False).to_numpy()
     nt, nv = n_test.loc[df.user_id].to_numpy(), n_valid.loc[df.user_id].to_numpy()
@@ -368,7 +380,8 @@ def _cut(df: pd.DataFrame, order_key: np.ndarray, n_valid: pd.Series, n_test: pd
 # %% ../nbs/01_data_prep.ipynb #99cf07c7
 def split_random(interactions: pd.DataFrame, valid: float = 0.1, test: float = 0.1, seed: int = 0) -> Split:
     "Per-user random split: each user's interactions shuffled with `seed`, cut into train/valid/test fractions."
-    if not (0 <= valid < 1 and 0 <= test < 1 and valid + test < 1): raise ValueError("valid and test must be fractions summing below 1.")
+    if not (0 <= valid < 1 and 0 <= test < 1 and valid + test < 1):
+        raise ValueError("valid and test must be fractions summing below 1.")
     n = interactions.groupby("user_id").size()
     n_test = np.round(n * test).astype(int)
     n_valid = np.round(n * valid).astype(int)
@@ -396,7 +409,8 @@ def split_global_time(interactions: pd.DataFrame, valid: float = 0.1, test: floa
 # %% ../nbs/01_data_prep.ipynb #dcbbf443
 def split_interactions(interactions: pd.DataFrame, mode: str = "random", valid: float = 0.1, test: float = 0.1,
                        last: int = 1, seed: int = 0) -> Split:
-    "Split by protocol name: 'random' (per user, fractions), 'leave-last' (per user, the last `last`), 'temporal' (global time)."
+    """Split by protocol name: 'random' (per user, fractions), 'leave-last' (per user, the last `last`)
+    or 'temporal' (global time)."""
     if mode == "random": return split_random(interactions, valid, test, seed)
     if mode == "leave-last": return split_leave_last(interactions, last)
     if mode == "temporal": return split_global_time(interactions, valid, test)
@@ -429,7 +443,8 @@ def load_split(folder: str | Path,  # split folder: train and valid files, optio
 
 # %% ../nbs/01_data_prep.ipynb #eb44a2d6
 def save_split(split: Split, folder: str | Path) -> Path:
-    "Write each part of `split` to `folder/<part>.tsv`; the folder appears complete or not at all, and must not exist yet."
+    """Write each part of `split` to `folder/<part>.tsv`; the folder must not exist yet.
+    It appears complete or not at all."""
     folder = Path(folder)
     if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
         raise ValueError(f"{folder} already exists; choose a new folder for the split or delete it.")
@@ -449,7 +464,8 @@ def make_ml100k_v1(interactions: pd.DataFrame) -> Split:
     for _, rows in interactions.astype({"rating": "int64"}).groupby("user_id", sort=True):
         n = len(rows)
         shuffled, n_train, n_valid = rows.iloc[rng.permutation(n)], round(0.8 * n), round(0.1 * n)
-        for part, chunk in zip(parts, (shuffled[:n_train], shuffled[n_train:n_train + n_valid], shuffled[n_train + n_valid:])):
+        chunks = (shuffled[:n_train], shuffled[n_train:n_train + n_valid], shuffled[n_train + n_valid:])
+        for part, chunk in zip(parts, chunks):
             part.append(chunk)
     return Split(*(pd.concat(p).sort_values(["user_id", "item_id"]).reset_index(drop=True) for p in parts))
 
@@ -465,10 +481,12 @@ def check_benchmark_folder(folder: Path, name: str) -> None:
     "Raise `DataUnavailableError` unless `folder` holds the files of benchmark `name` with their published SHA-256."
     for part, digest in BENCHMARK_SPLITS[name][1].items():
         path = folder / f"{part}.tsv"
-        if not path.is_file(): raise DataUnavailableError(f"{path} is missing: {folder} is not a complete {name} split.")
+        if not path.is_file():
+            raise DataUnavailableError(f"{path} is missing: {folder} is not a complete {name} split.")
         if hashlib.sha256(path.read_bytes()).hexdigest() != digest:
-            raise DataUnavailableError(f"{path} is not the published {name} file (its SHA-256 differs); delete {folder} "
-                                       "and call load_benchmark_split again to rebuild it from MovieLens-100K.")
+            raise DataUnavailableError(f"{path} is not the published {name} file (its SHA-256 differs); "
+                                       f"delete {folder} and call load_benchmark_split again to rebuild it "
+                                       "from MovieLens-100K.")
 
 # %% ../nbs/01_data_prep.ipynb #66769513
 def _benchmark_in_cache(name: str, cache_dir: str | Path | None, movielens: str | Path | None) -> Path:
@@ -485,11 +503,14 @@ def _benchmark_in_cache(name: str, cache_dir: str | Path | None, movielens: str 
 def load_benchmark_split(name: str = "ml100k-v1",  # a key of `BENCHMARK_SPLITS`
                          folder: str | Path | None = None,  # a folder holding the split's files (default: see below)
                          cache_dir: str | Path | None = None,  # cache folder (default: `default_cache_dir()`)
-                         movielens: str | Path | None = None  # MovieLens-100K folder or zip for a rebuild (default: `find_ml100k`)
+                         movielens: str | Path | None = None  # MovieLens-100K folder or zip (default: `find_ml100k`)
                          ) -> Split:
-    "A published benchmark split, verified by SHA-256: from `folder`, `$CONTRASTREC_BENCHMARKS/<name>`, or the cache (rebuilt there if needed)."
-    if name not in BENCHMARK_SPLITS: raise ValueError(f"unknown benchmark split {name!r}; known: {sorted(BENCHMARK_SPLITS)}.")
-    if folder is None and os.environ.get("CONTRASTREC_BENCHMARKS"): folder = Path(os.environ["CONTRASTREC_BENCHMARKS"]) / name
+    """A published benchmark split, verified by SHA-256: from `folder`, `$CONTRASTREC_BENCHMARKS/<name>`,
+    or the cache (rebuilt there from `movielens` if needed)."""
+    if name not in BENCHMARK_SPLITS:
+        raise ValueError(f"unknown benchmark split {name!r}; known: {sorted(BENCHMARK_SPLITS)}.")
+    if folder is None and os.environ.get("CONTRASTREC_BENCHMARKS"):
+        folder = Path(os.environ["CONTRASTREC_BENCHMARKS"]) / name
     if folder is None: return load_split(_benchmark_in_cache(name, cache_dir, movielens))
     check_benchmark_folder(Path(folder).expanduser(), name)
     return load_split(Path(folder).expanduser())
@@ -522,7 +543,8 @@ def lookup(self: Vocabulary, ids) -> np.ndarray:
 def id_of(self: Vocabulary, indices) -> np.ndarray:
     "Raw ids of `indices` (which must be in `1..n`)."
     indices = np.asarray(indices)
-    if (indices < 1).any() or (indices >= len(self)).any(): raise ValueError("index out of range (0 is OOV and has no id).")
+    if (indices < 1).any() or (indices >= len(self)).any():
+        raise ValueError("index out of range (0 is OOV and has no id).")
     return self.ids.to_numpy()[indices - 1]
 
 # %% ../nbs/01_data_prep.ipynb #fed441fd
@@ -652,16 +674,18 @@ def cardinality(self: MultiHotSpec) -> int:  # noqa: F811
 # %% ../nbs/01_data_prep.ipynb #23a21b95
 @patch
 def transform(self: MultiHotSpec, values: pd.Series) -> np.ndarray:  # noqa: F811
-    "An `[n, max_len]` int32 matrix: each row the indices of its known labels or tokens, padded with 0 (extra ones cut)."
+    "An `[n, max_len]` int32 matrix: each row the indices of its known labels or tokens, 0-padded (extra ones cut)."
     index = {t: i + 1 for i, t in enumerate(self.vocabulary)}
     out = np.zeros((len(values), self.max_len), "int32")
     for r, xs in enumerate(values.map(tokenize) if self.text else values):
-        ids = [index[t] for t in (xs if isinstance(xs, (list, tuple, np.ndarray)) else []) if t in index][: self.max_len]
+        tokens = xs if isinstance(xs, (list, tuple, np.ndarray)) else []
+        ids = [index[t] for t in tokens if t in index][: self.max_len]
         out[r, : len(ids)] = ids
     return out
 
 # %% ../nbs/01_data_prep.ipynb #35f0c0c0
-FEATURE_SPECS = {"categorical": CategoricalSpec, "numeric": NumericSpec, "bucket": BucketSpec, "multi_hot": MultiHotSpec}
+FEATURE_SPECS = {"categorical": CategoricalSpec, "numeric": NumericSpec, "bucket": BucketSpec,
+                 "multi_hot": MultiHotSpec}
 
 # %% ../nbs/01_data_prep.ipynb #24463b2f
 def spec_to_config(spec) -> dict:
@@ -683,7 +707,8 @@ MOVIELENS_ITEM_FEATURES = {"genres": "multi_hot", "title": "text", "release_year
 def fit_spec(name: str, kind: str, values: pd.Series):
     "Fit the feature spec of `kind` ('categorical', 'numeric', 'bucket', 'multi_hot' or 'text') on `values`."
     if kind == "text": return MultiHotSpec.fit(name, values, text=True, min_count=2)
-    if kind not in FEATURE_SPECS: raise ValueError(f"unknown feature kind {kind!r}; use one of {[*FEATURE_SPECS, 'text']}.")
+    if kind not in FEATURE_SPECS:
+        raise ValueError(f"unknown feature kind {kind!r}; use one of {[*FEATURE_SPECS, 'text']}.")
     return FEATURE_SPECS[kind].fit(name, values)
 
 # %% ../nbs/01_data_prep.ipynb #b8702a21
@@ -695,7 +720,8 @@ def _check_feature_table(table: pd.DataFrame | None, kinds: dict[str, str], what
 
 # %% ../nbs/01_data_prep.ipynb #918e9447
 def _encode_table(vocab: Vocabulary, table: pd.DataFrame | None, kinds: dict[str, str], what: str) -> tuple[list, dict]:
-    "Specs of `kinds` fitted on `vocab`'s entities in `table`, and each feature's array (row `i` for index `i`, row 0 = OOV)."
+    """Specs of `kinds` fitted on `vocab`'s entities in `table`, and each feature's array.
+    Row `i` of an array belongs to index `i`; row 0 to the OOV entity."""
     if not kinds: return [], {}
     _check_feature_table(table, kinds, what)
     rows = table.reindex(vocab.ids).reset_index(drop=True)  # train entities only: no valid/test-only statistics
@@ -726,11 +752,13 @@ class EncodedDataset:
 # %% ../nbs/01_data_prep.ipynb #23eb855a
 @patch
 def matrix(self: EncodedDataset, parts: Sequence[str] = ("train",), oov: bool = True) -> sp.csr_matrix:
-    "Binary (sparse) user × item matrix of the interactions in `parts`; `oov=False` leaves the OOV row and column 0 empty."
+    """Binary (sparse) user × item matrix of the interactions in `parts`.
+    `oov=False` leaves the OOV row and column 0 empty."""
     pairs = np.concatenate([getattr(self, p) for p in parts if getattr(self, p) is not None])
     if not oov: pairs = pairs[(pairs > 0).all(axis=1)]  # an OOV row would mix every unknown user's items
     m = sp.csr_matrix((np.ones(len(pairs), "float32"), (pairs[:, 0], pairs[:, 1])), shape=(self.n_users, self.n_items))
-    m.sum_duplicates(); m.data[:] = 1.0
+    m.sum_duplicates()
+    m.data[:] = 1.0
     return m
 
 # %% ../nbs/01_data_prep.ipynb #e66a85f7
@@ -771,7 +799,8 @@ def encode(split: Split, users: RecData | pd.DataFrame | None = None, items: pd.
 
 # %% ../nbs/01_data_prep.ipynb #5d83da1d
 def _padded_rows(m: sp.csr_matrix, width: int, rng: np.random.Generator) -> np.ndarray:
-    "Each row's column indices in an `[n_rows, width]` int32 matrix padded with 0; a longer row keeps `width` of them, drawn with `rng`."
+    """Each row's column indices in an `[n_rows, width]` int32 matrix padded with 0.
+    A longer row keeps `width` of them, drawn with `rng`."""
     lengths = np.diff(m.indptr)
     out = np.zeros((m.shape[0], width), "int32")
     for u in np.flatnonzero(lengths):
@@ -781,8 +810,10 @@ def _padded_rows(m: sp.csr_matrix, width: int, rng: np.random.Generator) -> np.n
     return out
 
 # %% ../nbs/01_data_prep.ipynb #ae268579
-def history_table(data: EncodedDataset, parts: Sequence[str] = ("train",), max_len: int | None = None, seed: int = 0) -> np.ndarray:
-    "Each user's item indices in `parts` as a padded `[n_users, width]` int32 matrix (0 = padding; width: the longest history, at most `max_len`)."
+def history_table(data: EncodedDataset, parts: Sequence[str] = ("train",), max_len: int | None = None,
+                  seed: int = 0) -> np.ndarray:
+    """Each user's item indices in `parts` as a padded `[n_users, width]` int32 matrix (0 = padding).
+    The width is that of the longest history, at most `max_len`."""
     m = data.matrix(parts, oov=False)
     longest = int(np.diff(m.indptr).max())
     width = max(1, longest if max_len is None else min(max_len, longest))
@@ -797,8 +828,9 @@ def feature_tables(data: EncodedDataset, side: str) -> dict[str, np.ndarray]:
 # %% ../nbs/01_data_prep.ipynb #a4f46314
 def _epoch_order(n: int, seed: int, epoch: tf.Variable) -> tf.data.Dataset:
     "Row indices 0..n-1 in an order that depends only on `seed` and the value of `epoch` when iterated."
-    seeds = lambda: tf.stack([tf.cast(seed, tf.int64), tf.cast(epoch, tf.int64)])
-    order = lambda _: tf.random.experimental.stateless_shuffle(tf.range(n, dtype=tf.int64), seed=seeds())
+    def order(_):
+        seeds = tf.stack([tf.cast(seed, tf.int64), tf.cast(epoch, tf.int64)])
+        return tf.random.experimental.stateless_shuffle(tf.range(n, dtype=tf.int64), seed=seeds)
     return tf.data.Dataset.from_tensors(0).map(order).unbatch()
 
 # %% ../nbs/01_data_prep.ipynb #4d956b35
@@ -821,7 +853,8 @@ def pair_dataset(data: EncodedDataset, batch_size: int = 1024, seed: int = 0, sh
                  user_tables: dict[str, np.ndarray] | None = None) -> tf.data.Dataset:
     "A `tf.data.Dataset` of batches `{'user': features, 'item': features}` of the positive pairs in `part`."
     pairs = tf.constant(getattr(data, part).astype("int32"))
-    users = {k: tf.constant(v) for k, v in (feature_tables(data, "user") if user_tables is None else user_tables).items()}
+    user_tables = feature_tables(data, "user") if user_tables is None else user_tables
+    users = {k: tf.constant(v) for k, v in user_tables.items()}
     items = {k: tf.constant(v) for k, v in feature_tables(data, "item").items()}
     def gather(rows):
         b = tf.gather(pairs, rows)
@@ -831,8 +864,10 @@ def pair_dataset(data: EncodedDataset, batch_size: int = 1024, seed: int = 0, sh
 
 # %% ../nbs/01_data_prep.ipynb #fe1e9b66
 def _multi_hot_rows(m: sp.csr_matrix):
-    "A function from a batch of row indices to those rows of the sparse 0/1 matrix `m`, as a dense `[B, n_cols]` float32 tensor."
-    rows = tf.RaggedTensor.from_row_splits(tf.constant(m.indices.astype("int64")), tf.constant(m.indptr.astype("int64")))
+    """A function from a batch of row indices to those rows of the sparse 0/1 matrix `m`.
+    The rows come back as a dense `[B, n_cols]` float32 tensor."""
+    rows = tf.RaggedTensor.from_row_splits(tf.constant(m.indices.astype("int64")),
+                                           tf.constant(m.indptr.astype("int64")))
     def dense(u):
         b = tf.gather(rows, u)
         shape = tf.stack([tf.shape(u, out_type=tf.int64)[0], m.shape[1]])
@@ -843,10 +878,12 @@ def _multi_hot_rows(m: sp.csr_matrix):
 def user_dataset(data: EncodedDataset, batch_size: int = 64, seed: int = 0, shuffle: bool = True,
                  epoch: tf.Variable | None = None, user_tables: dict[str, np.ndarray] | None = None,
                  parts: Sequence[str] = ("train",)) -> tf.data.Dataset:
-    "Batches `{'user': features, 'positives': [B, n_items] multi-hot}` over users with interactions in `parts` (dense per batch only)."
+    """Batches `{'user': features, 'positives': [B, n_items] multi-hot}` over users with interactions in `parts`.
+    The positives are dense per batch only."""
     m = data.matrix(parts, oov=False)
     ids = tf.constant((np.flatnonzero(np.diff(m.indptr)[1:]) + 1).astype("int32"))
-    tables = {k: tf.constant(v) for k, v in (feature_tables(data, "user") if user_tables is None else user_tables).items()}
+    user_tables = feature_tables(data, "user") if user_tables is None else user_tables
+    tables = {k: tf.constant(v) for k, v in user_tables.items()}
     positives = _multi_hot_rows(m)
     def gather(rows):
         u = tf.gather(ids, rows)

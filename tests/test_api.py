@@ -1,10 +1,13 @@
-"The package's top-level names."
+"The package's top-level names, and the linter that keeps the code base clean."
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 import contrastrec
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_every_top_level_name_resolves_to_its_chapter_definition():
@@ -24,3 +27,8 @@ def test_unknown_names_raise_attribute_error():
     with pytest.raises(AttributeError, match="no_such_name"):
         contrastrec.no_such_name
 
+
+def test_ruff_finds_nothing():
+    ruff = Path(sys.executable).parent / "ruff"
+    run = subprocess.run([str(ruff), "check", "--no-cache", "."], cwd=ROOT, capture_output=True, text=True)
+    assert run.returncode == 0, f"ruff check . (settings in pyproject.toml) reported:\n{run.stdout[-3000:]}"

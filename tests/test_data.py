@@ -5,12 +5,36 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from contrastrec.data import (BucketSpec, CategoricalSpec, DataUnavailableError, MultiHotSpec, NumericSpec, Split, Vocabulary, encode,
-                              fit_spec, from_frames, history_table, item_frequencies, k_core, load_benchmark_split,
-                              load_split, pair_dataset, save_split, read_table, sampling_distribution, spec_from_config, spec_to_config,
-                              split_global_time, split_leave_last, split_random, to_implicit)
+from contrastrec.data import (
+    BucketSpec,
+    CategoricalSpec,
+    DataUnavailableError,
+    MultiHotSpec,
+    NumericSpec,
+    Split,
+    Vocabulary,
+    encode,
+    fit_spec,
+    from_frames,
+    history_table,
+    item_frequencies,
+    k_core,
+    load_benchmark_split,
+    load_split,
+    pair_dataset,
+    read_table,
+    sampling_distribution,
+    save_split,
+    spec_from_config,
+    spec_to_config,
+    split_global_time,
+    split_leave_last,
+    split_random,
+    to_implicit,
+)
 
 SHARED_BENCHMARKS = Path(__file__).resolve().parents[2] / "shared" / "benchmarks"
 # Reproducible and quick: the same examples on every run, no example database written into the tree.
@@ -24,8 +48,9 @@ def interactions(draw, n_users=8, n_items=10, min_size=1, max_size=50, ratings=T
     pairs = draw(st.lists(st.tuples(st.integers(1, n_users), st.integers(1, n_items)),
                           min_size=min_size, max_size=max_size, unique=True))
     df = pd.DataFrame(pairs, columns=["user_id", "item_id"]).astype("int64")
-    if ratings: df["rating"] = np.array(draw(st.lists(st.integers(1, 5), min_size=len(df), max_size=len(df))), "float32")
-    if timestamps: df["timestamp"] = np.array(draw(st.lists(st.integers(0, 20), min_size=len(df), max_size=len(df))), "int64")
+    n = len(df)
+    if ratings: df["rating"] = np.array(draw(st.lists(st.integers(1, 5), min_size=n, max_size=n)), "float32")
+    if timestamps: df["timestamp"] = np.array(draw(st.lists(st.integers(0, 20), min_size=n, max_size=n)), "int64")
     return df
 
 
@@ -58,7 +83,8 @@ def test_csv_and_tsv_files_round_trip(tmp_path, name, sep):
 def test_feature_tables_from_files_are_indexed_by_id(tmp_path):
     pd.DataFrame({"user_id": [1, 2], "age": [30, 40]}).to_csv(tmp_path / "users.csv", index=False)
     pd.DataFrame({"item_id": [7], "genre": ["x"]}).to_csv(tmp_path / "items.tsv", sep="\t", index=False)
-    data = from_frames(pd.DataFrame({"user_id": [1, 2], "item_id": [7, 7]}), tmp_path / "users.csv", tmp_path / "items.tsv")
+    log = pd.DataFrame({"user_id": [1, 2], "item_id": [7, 7]})
+    data = from_frames(log, tmp_path / "users.csv", tmp_path / "items.tsv")
     assert data.users.index.name == "user_id" and data.users.age.loc[2] == 40
     assert data.items.index.name == "item_id" and data.items.genre.loc[7] == "x"
     with pytest.raises(ValueError, match="duplicate user_id"):
@@ -75,10 +101,14 @@ def test_read_table_missing_file_names_the_path(tmp_path):
     (pd.DataFrame({"user_id": [1]}), r"missing column\(s\) \['item_id'\]"),
     (pd.DataFrame({"user_id": [1, None, None], "item_id": [2, 3, 4]}), r"2 row\(s\) have a missing user_id"),
     (pd.DataFrame({"user_id": [1, 2], "item_id": ["a", None]}), r"1 row\(s\) have a missing item_id"),
-    (pd.DataFrame({"user_id": [1, 2], "item_id": [1, 2], "rating": ["5", "five"]}), r"column rating has 1 non-numeric value.*'five'"),
-    (pd.DataFrame({"user_id": [1, 2], "item_id": [1, 2], "timestamp": ["2020-01-01", "3"]}), r"column timestamp has 1 non-numeric.*'2020-01-01'"),
-    (pd.DataFrame({"user_id": pd.Series([], dtype="int64"), "item_id": pd.Series([], dtype="int64")}), "has no interactions"),
-    (pd.DataFrame({"user_id": [1, 1, 2], "item_id": [5, 5, 5]}), r"1 duplicate \(user_id, item_id\) pair.*duplicates='first' or 'last'"),
+    (pd.DataFrame({"user_id": [1, 2], "item_id": [1, 2], "rating": ["5", "five"]}),
+     r"column rating has 1 non-numeric value.*'five'"),
+    (pd.DataFrame({"user_id": [1, 2], "item_id": [1, 2], "timestamp": ["2020-01-01", "3"]}),
+     r"column timestamp has 1 non-numeric.*'2020-01-01'"),
+    (pd.DataFrame({"user_id": pd.Series([], dtype="int64"), "item_id": pd.Series([], dtype="int64")}),
+     "has no interactions"),
+    (pd.DataFrame({"user_id": [1, 1, 2], "item_id": [5, 5, 5]}),
+     r"1 duplicate \(user_id, item_id\) pair.*duplicates='first' or 'last'"),
 ])
 def test_bad_interactions_raise_a_value_error_naming_the_problem(frame, match):
     with pytest.raises(ValueError, match=match):
@@ -97,7 +127,8 @@ def test_unknown_duplicate_policy_is_rejected():
 
 
 @settings(max_examples=20)
-@given(interactions(max_size=20), st.lists(st.integers(0, 19), min_size=1, max_size=10), st.sampled_from(["first", "last"]))
+@given(interactions(max_size=20), st.lists(st.integers(0, 19), min_size=1, max_size=10),
+       st.sampled_from(["first", "last"]))
 def test_duplicate_policies_keep_one_row_per_pair_and_warn_with_the_count(df, repeat, policy):
     repeat = [r % len(df) for r in repeat]
     extra = df.iloc[repeat].assign(timestamp=lambda d: d.timestamp + 100 + np.arange(len(d)))
@@ -106,7 +137,8 @@ def test_duplicate_policies_keep_one_row_per_pair_and_warn_with_the_count(df, re
         out = from_frames(dup, duplicates=policy).interactions
     assert as_pairs(out) == as_pairs(df)
     latest = dup.groupby(["user_id", "item_id"]).timestamp.agg("max" if policy == "last" else "min")
-    assert (out.set_index(["user_id", "item_id"]).timestamp == latest.loc[out.set_index(["user_id", "item_id"]).index]).all()
+    kept = out.set_index(["user_id", "item_id"]).timestamp
+    assert (kept == latest.loc[kept.index]).all()
 
 
 def test_last_policy_keeps_the_latest_timestamp_whatever_the_row_order():
@@ -121,7 +153,8 @@ def test_last_policy_keeps_the_latest_timestamp_whatever_the_row_order():
 def test_string_ids_work_end_to_end(tmp_path):
     users, items = [f"u{u:02d}" for u in range(12)], [f"movie-{i}" for i in "abcdefghij"]
     rng = np.random.default_rng(0)
-    df = pd.DataFrame([(u, i, int(t)) for u in users for i, t in zip(rng.choice(items, 6, replace=False), rng.permutation(100)[:6])],
+    df = pd.DataFrame([(u, i, int(t)) for u in users
+                       for i, t in zip(rng.choice(items, 6, replace=False), rng.permutation(100)[:6])],
                       columns=["user_id", "item_id", "timestamp"])
     df.to_csv(tmp_path / "log.csv", index=False)
     data = from_frames(tmp_path / "log.csv")
@@ -265,10 +298,12 @@ def test_benchmark_split_rebuilt_into_an_empty_cache(tmp_path, monkeypatch):
     monkeypatch.delenv("CONTRASTREC_BENCHMARKS", raising=False)
     split = load_benchmark_split("ml100k-v1", cache_dir=tmp_path)
     check_ml100k_v1(split)
-    assert sorted(p.name for p in (tmp_path / "benchmarks" / "ml100k-v1").iterdir()) == ["test.tsv", "train.tsv", "valid.tsv"]
+    files = sorted(p.name for p in (tmp_path / "benchmarks" / "ml100k-v1").iterdir())
+    assert files == ["test.tsv", "train.tsv", "valid.tsv"]
     if SHARED_BENCHMARKS.is_dir():  # the published copy, where this machine has one
         published = load_split(SHARED_BENCHMARKS / "ml100k-v1")
-        for part in ("train", "valid", "test"): pd.testing.assert_frame_equal(getattr(split, part), getattr(published, part))
+        for part in ("train", "valid", "test"):
+            pd.testing.assert_frame_equal(getattr(split, part), getattr(published, part))
 
 
 def test_damaged_cached_benchmark_is_rebuilt(tmp_path, monkeypatch):
@@ -335,10 +370,12 @@ def test_vocabularies_are_fitted_on_train_and_oov_is_reported():
 
 
 def test_feature_statistics_come_from_train_entities_only():
-    users = pd.DataFrame({"age": [20, 30, 40, 99, 99], "job": ["a", "b", "a", "spy", "spy"]}, index=pd.Index([1, 2, 3, 4, 5], name="user_id"))
+    users = pd.DataFrame({"age": [20, 30, 40, 99, 99], "job": ["a", "b", "a", "spy", "spy"]},
+                         index=pd.Index([1, 2, 3, 4, 5], name="user_id"))
     items = pd.DataFrame({"year": [1990.0, 2000.0, None, 3000.0], "tags": [["x"], ["x", "y"], [], ["z"]]},
                          index=pd.Index([10, 11, 12, 13], name="item_id"))
-    enc = encode(small_split(), users, items, {"age": "numeric", "job": "categorical"}, {"year": "numeric", "tags": "multi_hot"})
+    enc = encode(small_split(), users, items, {"age": "numeric", "job": "categorical"},
+                 {"year": "numeric", "tags": "multi_hot"})
     age, job = enc.user_specs
     assert age.mean == pytest.approx(30.0) and age.std == pytest.approx(10.0)
     assert job.vocabulary == ["a", "b"], "a category seen only on test users is not in the vocabulary"
@@ -401,7 +438,8 @@ def test_spec_transforms_reserve_zero_for_unknown_or_missing():
     assert bucket.cardinality == 5 and bucket.transform(pd.Series([None, -5, 99, 1000])).tolist() == [0, 1, 4, 4]
     assert NumericSpec.fit("n", pd.Series([5.0, 5.0])).std == 1.0
     title = MultiHotSpec.fit("t", pd.Series(["Toy Story (1995)"]), text=True)
-    assert title.vocabulary == ["story", "toy"] and title.transform(pd.Series(["Story of Toys", None])).tolist() == [[1, 0], [0, 0]]
+    assert title.vocabulary == ["story", "toy"]
+    assert title.transform(pd.Series(["Story of Toys", None])).tolist() == [[1, 0], [0, 0]]
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -412,7 +450,8 @@ def tiny_encoded(n_users=6, n_items=8, per_user=4, seed=0):
     items = pd.DataFrame({"genres": [["a"] if i % 2 else ["b", "a"] for i in range(1, n_items + 1)],
                           "year": np.arange(n_items) + 1990.0}, index=pd.Index(range(1, n_items + 1), name="item_id"))
     users = pd.DataFrame({"age": np.arange(n_users) * 10.0}, index=pd.Index(range(1, n_users + 1), name="user_id"))
-    return encode(split_random(df, 0.25, 0.0, seed=seed), users, items, {"age": "numeric"}, {"genres": "multi_hot", "year": "numeric"})
+    return encode(split_random(df, 0.25, 0.0, seed=seed), users, items, {"age": "numeric"},
+                  {"genres": "multi_hot", "year": "numeric"})
 
 
 def test_history_table_lists_each_users_train_items():

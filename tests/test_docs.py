@@ -1,9 +1,10 @@
-"""The docs site, checked offline (Quarto cannot be installed here; tools/docs_check.py says what is checked and what not).
+"""The docs site, checked offline.
 
-nbdev's real processing step writes _proc/ (what `nbdev_docs` hands to Quarto) and its inputs are checked; each
-processed page is rendered with nbconvert's stock HTML exporter, loaded in headless Chromium (which runs Debian's
-MathJax) and its DOM is checked against its notebook. Without Chromium or libjs-mathjax (.ci/run installs both) the
-browser checks are skipped, or fail when CI is set.
+Quarto cannot be installed here; tools/docs_check.py says what is checked and what not. nbdev's real
+processing step writes _proc/ (what `nbdev_docs` hands to Quarto) and its inputs are checked; each processed page
+is rendered with nbconvert's stock HTML exporter, loaded in headless Chromium (which runs Debian's MathJax) and its
+DOM is checked against its notebook. Without Chromium or libjs-mathjax (.ci/run installs both) the browser checks
+are skipped, or fail when CI is set.
 """
 import os
 import re
@@ -27,7 +28,8 @@ def site():
     nbdev_yml = (dc.NBS / "nbdev.yml").read_text()
     r = subprocess.run([sys.executable, str(ROOT / "tools" / "docs_check.py"), "--build-only"], cwd=ROOT,
                        capture_output=True, text=True, timeout=900)
-    assert r.returncode == 0, f"nbdev's docs processing or the rendering failed:\n{r.stdout[-3000:]}\n{r.stderr[-6000:]}"
+    assert r.returncode == 0, (f"nbdev's docs processing or the rendering failed:\n"
+                               f"{r.stdout[-3000:]}\n{r.stderr[-6000:]}")
     return {"nbdev_yml_before": nbdev_yml}
 
 
@@ -146,11 +148,12 @@ def test_quarto_inputs_reach_proc(site):
 
 
 def test_github_workflows_run_the_readme_command_and_publish_the_site():
-    "Where Quarto and a network exist (GitHub), the nbdev workflows test with the README's command and publish the site."
+    "Where Quarto and a network exist (GitHub), nbdev's workflows test with the README's command and publish the site."
     readme = (dc.ROOT / "README.md").read_text()
     command = re.search(r"Run the whole test suite.*?```sh\n(.+?)\n```", readme, re.S)[1]
     test = yaml.safe_load((dc.ROOT / ".github" / "workflows" / "test.yaml").read_text())
     assert command in [step.get("run") for step in test["jobs"]["test"]["steps"]]
     deploy = yaml.safe_load((dc.ROOT / ".github" / "workflows" / "deploy.yaml").read_text())
-    assert any(step.get("uses", "").startswith("fastai/workflows/quarto-ghp") for step in deploy["jobs"]["deploy"]["steps"])
+    uses = [step.get("uses", "") for step in deploy["jobs"]["deploy"]["steps"]]
+    assert any(u.startswith("fastai/workflows/quarto-ghp") for u in uses)
     assert deploy[True]["push"]["branches"] == ["main"]  # YAML 1.1 reads the key `on` as True

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from contrastrec.data import DataUnavailableError, ML100K_COUNTS, ML100K_FILES, load_movielens_100k
+from contrastrec.data import ML100K_COUNTS, ML100K_FILES, DataUnavailableError, load_movielens_100k
 
 SHARED = Path(os.environ["CONTRASTREC_DATA"])
 ZIP_BYTES = (SHARED / "ml-100k.zip").read_bytes()
@@ -51,10 +51,12 @@ def check_ml100k(data) -> None:
     inter = data.interactions
     assert len(inter) == ML100K_COUNTS["interactions"] == 100_000
     assert inter.user_id.nunique() == 943 and inter.item_id.nunique() == 1_682
-    assert inter.dtypes.to_dict() == {"user_id": np.int64, "item_id": np.int64, "rating": np.float32, "timestamp": np.int64}
+    assert inter.dtypes.to_dict() == {"user_id": np.int64, "item_id": np.int64, "rating": np.float32,
+                                      "timestamp": np.int64}
     assert set(inter.rating.unique()) == {1.0, 2.0, 3.0, 4.0, 5.0}
     assert data.users.shape == (943, 4) and data.items.shape == (1_682, 3)
-    assert isinstance(data.users.gender.dtype, pd.CategoricalDtype) and isinstance(data.users.occupation.dtype, pd.CategoricalDtype)
+    assert isinstance(data.users.gender.dtype, pd.CategoricalDtype)
+    assert isinstance(data.users.occupation.dtype, pd.CategoricalDtype)
     assert str(data.items.release_year.dtype) == "Int64"
     # u.item is latin-1: accented titles decode, none holds a replacement character
     assert data.items.title.str.contains("Misérables").any()

@@ -5,15 +5,39 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from contrastrec.data import Split, encode
-from contrastrec.evaluation import (BPRMF, EASE, ContentKNN, Evaluator, ItemKNN, MatrixFactorization, MostPopular,
-                                    RANKING_METRICS, average_precision_at_k, coverage_at_k, ease_weights, evaluate,
-                                    hit_at_k, hit_matrix, hold_out_items, keep_top_neighbours, known_interactions, mrr_at_k,
-                                    multi_hot_matrix, ndcg_at_k, popularity_percentiles, precision_at_k, cosine_item_similarity,
-                                    recall_at_k, restrict_candidates, top_k_items)
+from contrastrec.evaluation import (
+    BPRMF,
+    EASE,
+    RANKING_METRICS,
+    ContentKNN,
+    Evaluator,
+    ItemKNN,
+    MatrixFactorization,
+    MostPopular,
+    average_precision_at_k,
+    cosine_item_similarity,
+    coverage_at_k,
+    ease_weights,
+    evaluate,
+    hit_at_k,
+    hit_matrix,
+    hold_out_items,
+    keep_top_neighbours,
+    known_interactions,
+    mrr_at_k,
+    multi_hot_matrix,
+    ndcg_at_k,
+    popularity_percentiles,
+    precision_at_k,
+    recall_at_k,
+    restrict_candidates,
+    top_k_items,
+)
 
 SETTINGS = settings(max_examples=60, deadline=None)
 
@@ -45,7 +69,8 @@ def test_metrics_are_bounded(case, k):
 def test_recall_hit_and_hit_count_grow_with_k(case):
     hits, n_rel = case
     for k in range(1, hits.shape[1]):
-        for fn in (lambda k: recall_at_k(hits, n_rel, k), lambda k: hit_at_k(hits, k), lambda k: precision_at_k(hits, k) * k):
+        for fn in (lambda k: recall_at_k(hits, n_rel, k), lambda k: hit_at_k(hits, k),
+                   lambda k: precision_at_k(hits, k) * k):
             assert (fn(k + 1) >= fn(k) - 1e-12).all()
 
 
@@ -74,7 +99,8 @@ def test_hit_matrix_reads_the_listed_entries_of_the_heldout_matrix(heldout, seed
     rng = np.random.default_rng(seed)
     users = rng.permutation(5)[: rng.integers(1, 6)]
     top = np.stack([rng.permutation(np.arange(1, 9))[:k] for _ in users])
-    assert np.array_equal(hit_matrix(top, users, sp.csr_matrix(heldout)), np.take_along_axis(heldout[users] > 0, top, axis=1))
+    expected = np.take_along_axis(heldout[users] > 0, top, axis=1)
+    assert np.array_equal(hit_matrix(top, users, sp.csr_matrix(heldout)), expected)
 
 
 @SETTINGS
@@ -145,7 +171,8 @@ def data(split):
 
 def oracle(data, part):
     "Scores the user's held-out items of `part` above everything else."
-    rel = sp.csr_matrix((np.ones(len(getattr(data, part))), tuple(getattr(data, part).T)), shape=(data.n_users, data.n_items))
+    pairs = getattr(data, part)
+    rel = sp.csr_matrix((np.ones(len(pairs)), tuple(pairs.T)), shape=(data.n_users, data.n_items))
     return lambda users: rel[users].toarray() + np.linspace(0, 0.5, data.n_items)
 
 
@@ -158,7 +185,10 @@ def test_oracle_scores_one(data, part):
 @pytest.mark.parametrize("part", ["valid", "test"])
 def test_known_items_are_never_recommended(data, part):
     known = known_interactions(data, part)
-    loves_known = lambda users: known[users].toarray() * 10.0  # the known items first, if they were allowed
+
+    def loves_known(users):  # the known items first, if they were allowed
+        return known[users].toarray() * 10.0
+
     top = Evaluator(data, part, ks=(10,)).top_k(loves_known)
     users = Evaluator(data, part).users
     assert not np.take_along_axis(known[users].toarray(), top, 1).any() and (top != 0).all()
@@ -183,8 +213,8 @@ def test_only_users_with_heldout_items_are_averaged(split):
 
 def test_evaluator_output_names_and_ranges(data):
     means, table = evaluate(EASE(10.0).fit(data).score_fn(data, "test"), data, ks=(1, 5), per_user=True)
-    expected = {f"{m}@{k}" for m in ("recall", "ndcg", "hit", "mrr", "precision", "map", "coverage", "popularity", "novelty")
-                for k in (1, 5)}
+    names = ("recall", "ndcg", "hit", "mrr", "precision", "map", "coverage", "popularity", "novelty")
+    expected = {f"{m}@{k}" for m in names for k in (1, 5)}
     assert set(means) == expected and set(table.columns) == expected - {"coverage@1", "coverage@5"}
     assert all(0 <= means[k] <= 1 for k in expected if not k.startswith("novelty")) and means["novelty@5"] >= 0
 
@@ -253,7 +283,10 @@ def test_baselines_beat_random_and_popularity_is_the_same_for_everyone(data):
 
 
 def test_bprmf_is_seeded_and_learns(data):
-    fit = lambda: BPRMF(dim=8, epochs=3, batch_size=64, learning_rate=0.05).fit(data)
+
+    def fit():
+        return BPRMF(dim=8, epochs=3, batch_size=64, learning_rate=0.05).fit(data)
+
     a, b = fit(), fit()
     users = np.arange(1, data.n_users)
     assert np.allclose(a.score_fn(data, "test")(users), b.score_fn(data, "test")(users))

@@ -1,16 +1,34 @@
-"Contrastive losses: NumPy references, gradients, limits (BPR = InfoNCE with one negative, τ → 0), logQ, masking, stability."
+"""Contrastive losses against NumPy references.
+
+Also their gradients, limits (BPR = InfoNCE with one negative, τ → 0), logQ correction, masking and stability.
+"""
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from keras import ops
 
-from contrastrec.losses import (InBatchSoftmaxLoss, MultiPositiveSoftmaxLoss, alignment, bpr_loss, directau_loss,
-                                full_softmax_loss, in_batch_softmax_loss, info_nce_loss, info_nce_views, logq_correction,
-                                mixture_logq, multi_positive_softmax_loss, negative_mask, similarity_logits, uniformity,
-                                with_extra_negatives)
+from contrastrec.losses import (
+    InBatchSoftmaxLoss,
+    MultiPositiveSoftmaxLoss,
+    alignment,
+    bpr_loss,
+    directau_loss,
+    full_softmax_loss,
+    in_batch_softmax_loss,
+    info_nce_loss,
+    info_nce_views,
+    logq_correction,
+    mixture_logq,
+    multi_positive_softmax_loss,
+    negative_mask,
+    similarity_logits,
+    uniformity,
+    with_extra_negatives,
+)
 from contrastrec.towers import perturb_embeddings
 
 # Reproducible and quick: the same examples on every run, no example database written into the tree.
@@ -28,7 +46,8 @@ def ref_lse(x, axis=-1):
 
 def ref_unit(x): return x / np.linalg.norm(x, axis=-1, keepdims=True)
 
-def ref_in_batch(u, v, tau, logq=None, ids=None, extra=None, extra_logq=None, extra_ids=None, symmetric=False, normalize=True):
+def ref_in_batch(u, v, tau, logq=None, ids=None, extra=None, extra_logq=None, extra_ids=None, symmetric=False,
+                 normalize=True):
     cand = v if extra is None else np.concatenate([v, extra])
     lq = np.zeros(len(cand)) if logq is None else np.concatenate([logq, [] if extra is None else extra_logq])
     cid = np.arange(len(cand)) if ids is None else np.concatenate([ids, [] if extra is None else extra_ids])
@@ -42,12 +61,14 @@ def ref_in_batch(u, v, tau, logq=None, ids=None, extra=None, extra_logq=None, ex
 
 def ref_full(u, items, positives, tau, mask):
     s = ref_unit(u) @ ref_unit(items).T / tau
-    return np.array([np.mean([ref_lse(row[mask]) - row[c] for c in np.flatnonzero(pos * mask)]) if (pos * mask).any() else 0.0
-                     for row, pos in zip(s, positives)])
+    def row_loss(row, pos):
+        return np.mean([ref_lse(row[mask]) - row[c] for c in np.flatnonzero(pos * mask)]) if (pos * mask).any() else 0.0
+    return np.array([row_loss(row, pos) for row, pos in zip(s, positives)])
 
 def ref_uniformity(x, t=2.0):
     x = ref_unit(x)
-    return np.log(np.mean([np.exp(-t * np.sum((x[i] - x[j]) ** 2)) for i in range(len(x)) for j in range(i + 1, len(x))]))
+    pairs = [(i, j) for i in range(len(x)) for j in range(i + 1, len(x))]
+    return np.log(np.mean([np.exp(-t * np.sum((x[i] - x[j]) ** 2)) for i, j in pairs]))
 
 
 @pytest.fixture
@@ -99,7 +120,8 @@ def test_in_batch_steps_compose_to_the_loss(rng):
     candidates, candidate_ids, candidate_logq = with_extra_negatives(v, e, ids, extra_ids, logq, extra_logq)
     assert np.allclose(candidates, np.concatenate([v, e])) and np_(candidate_ids).tolist() == [1, 2, 1, 3, 4, 2, 9]
     logits = logq_correction(similarity_logits(u, candidates, 0.2), candidate_logq)
-    assert np.allclose(logits, ref_unit(u) @ ref_unit(np.concatenate([v, e])).T / 0.2 - np.concatenate([logq, extra_logq]))
+    expected_logits = ref_unit(u) @ ref_unit(np.concatenate([v, e])).T / 0.2 - np.concatenate([logq, extra_logq])
+    assert np.allclose(logits, expected_logits)
     keep = ops.convert_to_numpy(negative_mask(B, ids, candidate_ids))
     cid = np_(candidate_ids)
     assert keep.tolist() == [[j != i and cid[j] != ids[i] for j in range(B + M)] for i in range(B)]
@@ -114,11 +136,13 @@ def test_full_softmax_multi_positive(rng):
     u, items = rng.normal(size=(6, 5)), rng.normal(size=(9, 5))
     positives = (rng.random((6, 9)) < 0.3).astype("float32")
     positives[0] = 0
-    positives[1] = 0; positives[1, 0] = 1  # only the masked OOV column
+    positives[1] = 0
+    positives[1, 0] = 1  # only the masked OOV column
     mask = np.arange(9) > 0
     loss = full_softmax_loss(u, items, positives, 0.2, mask=mask)
     assert np.allclose(loss, ref_full(u, items, positives, 0.2, mask)) and np_(loss)[0] == 0 and np_(loss)[1] == 0
-    assert np.allclose(full_softmax_loss(u, items, positives, 0.2), ref_full(u, items, positives, 0.2, np.ones(9, bool)))
+    unmasked = ref_full(u, items, positives, 0.2, np.ones(9, bool))
+    assert np.allclose(full_softmax_loss(u, items, positives, 0.2), unmasked)
     logits = similarity_logits(u, items, 0.2)
     assert np.allclose(multi_positive_softmax_loss(logits, positives, np.tile(mask, (6, 1))), loss)
 
@@ -164,7 +188,11 @@ def test_in_batch_gradient_matches_finite_differences(rng):
     B, D = 5, 4
     u, v, e = rng.normal(size=(B, D)), rng.normal(size=(B, D)), rng.normal(size=(2, D))
     ids, logq = np.array([2, 3, 2, 5, 6]), np.log(rng.uniform(0.05, 0.4, B))
-    f = lambda x, y: ops.sum(in_batch_softmax_loss(x, y, 0.2, logq, ids, e, np.log([0.1, 0.2]), np.array([3, 7]), symmetric=True))
+
+    def f(x, y):
+        return ops.sum(in_batch_softmax_loss(x, y, 0.2, logq, ids, e, np.log([0.1, 0.2]), np.array([3, 7]),
+                                             symmetric=True))
+
     xu, xv = tf.constant(u), tf.constant(v)
     with tf.GradientTape() as tape:
         tape.watch([xu, xv])
@@ -173,16 +201,18 @@ def test_in_batch_gradient_matches_finite_differences(rng):
     h = 1e-6
     for arr, grad, which in ((u, gu, 0), (v, gv, 1)):
         for idx in np.ndindex(*arr.shape):
-            step = np.zeros_like(arr); step[idx] = h
-            args = lambda s: (u + s, v) if which == 0 else (u, v + s)
-            numeric = (np_(f(*args(step))) - np_(f(*args(-step)))) / (2 * h)
+            step = np.zeros_like(arr)
+            step[idx] = h
+            up, down = ((u + step, v), (u - step, v)) if which == 0 else ((u, v + step), (u, v - step))
+            numeric = (np_(f(*up)) - np_(f(*down))) / (2 * h)
             assert abs(numeric - grad[idx]) < 1e-5, (which, idx)
 
 
 # ---- properties ----
 
 @PROPERTY
-@given(arrays("float32", 8, elements=st.floats(-60, 60, width=32)), arrays("float32", 8, elements=st.floats(-60, 60, width=32)))
+@given(arrays("float32", 8, elements=st.floats(-60, 60, width=32)),
+       arrays("float32", 8, elements=st.floats(-60, 60, width=32)))
 def test_info_nce_with_one_negative_is_bpr(pos, neg):
     assert np.allclose(info_nce_loss(pos, neg[:, None]), bpr_loss(pos, neg), atol=1e-5, rtol=1e-5)
     assert np.allclose(bpr_loss(pos, neg), np.logaddexp(0, neg.astype("float64") - pos), atol=1e-4, rtol=1e-5)
@@ -230,11 +260,12 @@ def test_losses_stay_finite_for_extreme_logits(rng, scale, normalize):
     for items in (v, v_close):
         with tf.GradientTape(persistent=True) as tape:
             tape.watch([u, items])
-            losses = [in_batch_softmax_loss(u, items, 0.01, np.log(np.full(16, 1e-6)), np.arange(16), symmetric=True, normalize=normalize),
+            losses = [in_batch_softmax_loss(u, items, 0.01, np.log(np.full(16, 1e-6)), np.arange(16), symmetric=True,
+                                            normalize=normalize),
                       full_softmax_loss(u, items, np.eye(16), 0.01, normalize=normalize, mask=np.arange(16) > 0),
                       info_nce_views(u, items, 0.01, normalize=normalize),
                       bpr_loss(ops.sum(u * items, 1) / 0.01, ops.sum(u * items[::-1], 1) / 0.01)]
-            totals = [ops.sum(l) for l in losses]
+            totals = [ops.sum(loss) for loss in losses]
         for total in totals:
             assert np.isfinite(np_(total))
             assert all(np.isfinite(g.numpy()).all() for g in tape.gradient(total, [u, items]))
@@ -243,7 +274,8 @@ def test_losses_stay_finite_for_extreme_logits(rng, scale, normalize):
 def test_no_overflow_at_small_temperature_with_unit_vectors(rng):
     u = ref_unit(rng.normal(size=(32, 16))).astype("float32")
     loss = np_(in_batch_softmax_loss(u, -u, 0.01))  # positives maximally far: logits span ±100
-    assert np.isfinite(loss).all() and np.allclose(loss, ref_in_batch(u.astype("float64"), -u.astype("float64"), 0.01), rtol=1e-4)
+    expected = ref_in_batch(u.astype("float64"), -u.astype("float64"), 0.01)
+    assert np.isfinite(loss).all() and np.allclose(loss, expected, rtol=1e-4)
 
 
 # ---- graph mode, Keras wrappers, errors ----
@@ -277,7 +309,8 @@ def test_keras_wrappers_match_functions_and_serialise(rng):
     assert np.isclose(np_(loss(ids, np.stack([u, v], 1))), expected, atol=1e-5)
     logits, positives = rng.normal(size=(4, 6)), (rng.random((4, 6)) < 0.5)
     mp = MultiPositiveSoftmaxLoss(mask=np.arange(6) > 0)
-    assert np.isclose(np_(mp(positives, logits)), np_(multi_positive_softmax_loss(logits, positives, np.arange(6) > 0)).mean(), atol=1e-5)
+    expected = np_(multi_positive_softmax_loss(logits, positives, np.arange(6) > 0)).mean()
+    assert np.isclose(np_(mp(positives, logits)), expected, atol=1e-5)
     for obj in (loss, mp):
         clone = keras.losses.deserialize(keras.losses.serialize(obj))
         assert type(clone) is type(obj) and clone.get_config() == obj.get_config()

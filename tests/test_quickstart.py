@@ -40,5 +40,6 @@ def test_quick_start_command_lines_run_on_a_csv(tmp_path):
         assert line.startswith("contrastrec ")
         done = subprocess.run(str(script) + line.removeprefix("contrastrec"), shell=True, cwd=tmp_path,
                               capture_output=True, text=True, timeout=600)
-        assert done.returncode == 0 and all(l.startswith("embedded ") for l in done.stderr.splitlines()), f"{line}\n{done.stderr}"
+        only_embedding_notes = all(note.startswith("embedded ") for note in done.stderr.splitlines())
+        assert done.returncode == 0 and only_embedding_notes, f"{line}\n{done.stderr}"
     assert len(pd.read_csv(tmp_path / "recs.tsv", sep="\t")) == 10 * 100

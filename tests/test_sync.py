@@ -24,8 +24,10 @@ def test_readme_matches_index_notebook():
 
 def test_notebooks_are_executed():
     for path in NOTEBOOKS:
-        cells = [c for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "code" and "".join(c["source"]).strip()]
+        cells = [c for c in json.loads(path.read_text())["cells"]
+                 if c["cell_type"] == "code" and "".join(c["source"]).strip()]
         unrun = [i for i, c in enumerate(cells) if c.get("execution_count") is None]
-        assert not unrun, f"{path.name}: code cells {unrun} were not executed (run tools/run_nbs.sh {path.relative_to(ROOT)})"
+        assert not unrun, (f"{path.name}: code cells {unrun} were not executed "
+                           f"(run tools/run_nbs.sh {path.relative_to(ROOT)})")
         counts = [c["execution_count"] for c in cells]
         assert counts == sorted(counts), f"{path.name}: cells were executed out of order"

@@ -234,7 +234,9 @@ def typeset_math_problems(src_nb: dict, soup) -> list[str]:
     typeset = {_squash(s.get_text()) for s in soup.find_all("script", type=re.compile("^math/tex"))}
     spans = math_spans(src_nb)
     untypeset = [m for m in spans if _squash(m.strip("$")) not in typeset]
-    problems = [f"{len(untypeset)} of {len(spans)} math spans not typeset by MathJax: {untypeset[:2]}"] if untypeset else []
+    problems = []
+    if untypeset:
+        problems.append(f"{len(untypeset)} of {len(spans)} math spans not typeset by MathJax: {untypeset[:2]}")
     if typeset and not soup.find(class_=re.compile(r"^MathJax(_CHTML|_Display)?$")):
         problems.append("MathJax left its input but rendered nothing")
     raw = re.findall(r"\$\$.{0,40}", soup.body.get_text(" ") if soup.body else "")
@@ -250,14 +252,16 @@ def page_problems(src_nb: dict, proc_nb: dict, dom: str) -> list[str]:
     problems = []
     title = front_matter(proc_nb).get("title")
     if not title: problems.append("the processed notebook has no title (start the notebook with a `# Title` cell)")
-    elif (soup.title.string if soup.title else "") != title or title not in [h.get_text().strip() for h in soup.find_all("h1")]:
+    elif ((soup.title.string if soup.title else "") != title
+          or title not in [h.get_text().strip() for h in soup.find_all("h1")]):
         problems.append(f"title {title!r} missing from <title> or <h1>")
     problems += typeset_math_problems(src_nb, soup)
     want, imgs = image_outputs(proc_nb), len(soup.find_all("img", src=re.compile("^data:image/")))
     if imgs < want or (image_outputs(src_nb) and not imgs):
         problems.append(f"images missing: {image_outputs(src_nb)} in the notebook, {want} after nbdev's processing "
                         f"(stale _proc/? rerun without --no-proc), {imgs} on the page")
-    leaked = [l for pre in soup.find_all("pre") for l in pre.get_text().splitlines() if l.lstrip().startswith("#|")]
+    leaked = [line for pre in soup.find_all("pre") for line in pre.get_text().splitlines()
+              if line.lstrip().startswith("#|")]
     if leaked: problems.append(f"cell options leaked into code blocks: {leaked[:3]}")
     for code in soup.find_all(class_="jp-InputArea-editor"): code.decompose()  # the names must not come from code
     text = _squash(soup.body.get_text(" ") if soup.body else "")
@@ -306,7 +310,7 @@ def mixed_import_cells(nb: dict) -> list[str]:
         if cell["cell_type"] != "code": continue
         opts, code = directives("".join(cell["source"]))
         if opts.keys() & _EXECUTED_ANYWAY or opts.get("eval") == "false" or "nbdev_export()" in code: continue
-        code = "\n".join(l for l in code.splitlines() if not l.lstrip().startswith(("%", "!")))
+        code = "\n".join(line for line in code.splitlines() if not line.lstrip().startswith(("%", "!")))
         try: body = ast.parse(code).body
         except SyntaxError: continue
         nodes = [n for stmt in body for n in ast.walk(stmt)]
@@ -321,18 +325,22 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--no-proc", action="store_true", help="reuse _proc/ instead of running nbdev's processing")
     ap.add_argument("--build-only", action="store_true", help="process and render, skip the checks")
-    ap.add_argument("--screenshots", action="store_true", help="also screenshot the landing page into _site/screenshots/")
+    ap.add_argument("--screenshots", action="store_true",
+                    help="also screenshot the landing page into _site/screenshots/")
     args = ap.parse_args(argv)
     if not args.no_proc: process_notebooks()
     render_pages()
     if args.build_only: return 0
     missing = browser_missing()
-    if missing: print(f"pages not checked in a browser: {missing}" + ("" if os.environ.get("CI") else " (skipped: CI is unset)"))
+    if missing:
+        skipped = "" if os.environ.get("CI") else " (skipped: CI is unset)"
+        print(f"pages not checked in a browser: {missing}{skipped}")
     failed = bool(missing and os.environ.get("CI"))
     names = [nb.name for nb in source_notebooks()]
     pages = {} if missing else check_pages(names)
     for name in names:
-        problems = pages.get(name, []) + [f"imports mixed with code: {c!r}" for c in mixed_import_cells(read_nb(NBS / name))]
+        mixed = mixed_import_cells(read_nb(NBS / name))
+        problems = pages.get(name, []) + [f"imports mixed with code: {c!r}" for c in mixed]
         failed |= bool(problems)
         print(f"{name:32} {'; '.join(problems) or ('ok' if not missing else 'imports ok, page not checked')}")
     if args.screenshots and not missing:

@@ -16,7 +16,7 @@ def _hidden(src: str) -> bool:
 
 
 def _code(src: str) -> str:
-    return "\n".join(l for l in src.splitlines() if not l.startswith("#|")).strip()
+    return "\n".join(line for line in src.splitlines() if not line.startswith("#|")).strip()
 
 
 def _outputs(cell: dict) -> list:
@@ -26,7 +26,7 @@ def _outputs(cell: dict) -> list:
             texts.append("".join(o["text"]))
         elif "data" in o and "text/markdown" in o["data"]:
             texts.append(("md", "".join(o["data"]["text/markdown"])))
-        elif "data" in o and "text/plain" in o["data"] and "image/png" not in o["data"] and "text/html" not in o["data"]:
+        elif "data" in o and "text/plain" in o["data"] and not {"image/png", "text/html"} & o["data"].keys():
             texts.append("".join(o["data"]["text/plain"]))
     return texts
 
