@@ -89,12 +89,13 @@ class TrainConfig:
         self.hidden_units = tuple(int(u) for u in self.hidden_units)
         _check_train_config(self)
 
-# %% ../nbs/05_training.ipynb #9864b671
+# %% ../nbs/05_training.ipynb #6a282ada
 @patch
 def to_dict(self: TrainConfig) -> dict:
     "The configuration as a JSON-ready dict."
     return {**asdict(self), "hidden_units": list(self.hidden_units)}
 
+# %% ../nbs/05_training.ipynb #f1a33869
 @patch(cls_method=True)
 def from_dict(cls: TrainConfig, d: dict) -> TrainConfig:
     "A config from a dict (e.g. read from JSON); unknown keys and values of the wrong type are errors that name them."
@@ -104,7 +105,7 @@ def from_dict(cls: TrainConfig, d: dict) -> TrainConfig:
         raise ValueError("TrainConfig " + "; ".join(f"{k} must be {type(known[k]).__name__}, not {d[k]!r}" for k in wrong) + ".")
     return cls(**d)
 
-# %% ../nbs/05_training.ipynb #bb5fc3a2
+# %% ../nbs/05_training.ipynb #85ad0f25
 @keras.saving.register_keras_serializable(package="contrastrec")
 class Task(keras.layers.Layer):
     "An objective: `embed` runs the towers on a batch, `loss` turns their output into a scalar; `batches` names the pipeline."
@@ -118,7 +119,12 @@ class Task(keras.layers.Layer):
     def adapt(self, data: EncodedDataset) -> None: "Read what the task needs from the training data (nothing by default)."
     def embed(self, model, batch: dict, training: bool = False): raise NotImplementedError
     def loss(self, batch: dict, outputs): raise NotImplementedError
-    def get_config(self) -> dict: return {**super().get_config(), "weight": self.weight}
+
+# %% ../nbs/05_training.ipynb #83cf04c6
+@patch
+def get_config(self: Task) -> dict:
+    "Keras' layer config plus the task's `weight`."
+    return {**super(Task, self).get_config(), "weight": self.weight}
 
 # %% ../nbs/05_training.ipynb #50baea1d
 def drop_target_from_history(user_inputs: dict, item_ids) -> dict:
@@ -133,7 +139,7 @@ def gather_rows(tables: dict, rows) -> dict:
     "The rows `rows` of every array of a dictionary of per-entity inputs."
     return {k: ops.take(v, rows, axis=0) for k, v in tables.items()}
 
-# %% ../nbs/05_training.ipynb #e00385c0
+# %% ../nbs/05_training.ipynb #e5ed81dc
 @keras.saving.register_keras_serializable(package="contrastrec")
 class FullSoftmax(Task):
     "Each user's train items against the whole catalogue in one softmax; one example per user."
@@ -144,24 +150,35 @@ class FullSoftmax(Task):
         self.temperature, self.positive_weighting = temperature, positive_weighting
         self.catalogue = self.candidates = None
 
-    def adapt(self, data: EncodedDataset) -> None:
-        "The catalogue's inputs, and the softmax's candidates: the items with train interactions (OOV has none)."
-        self.catalogue = {k: ops.convert_to_tensor(v) for k, v in feature_tables(data, "item").items()}
-        self.candidates = ops.convert_to_tensor(data.item_counts() > 0)
+# %% ../nbs/05_training.ipynb #1eb428fc
+@patch
+def adapt(self: FullSoftmax, data: EncodedDataset) -> None:
+    "The catalogue's inputs, and the softmax's candidates: the items with train interactions (OOV has none)."
+    self.catalogue = {k: ops.convert_to_tensor(v) for k, v in feature_tables(data, "item").items()}
+    self.candidates = ops.convert_to_tensor(data.item_counts() > 0)
 
-    def embed(self, model, batch: dict, training: bool = False):
-        return model.user_tower(batch["user"], training=training), model.item_tower(self.catalogue, training=training)
+# %% ../nbs/05_training.ipynb #a847f2f4
+@patch
+def embed(self: FullSoftmax, model, batch: dict, training: bool = False):
+    "The batch's user vectors [B, d] and the whole catalogue's item vectors [n_items, d]."
+    return model.user_tower(batch["user"], training=training), model.item_tower(self.catalogue, training=training)
 
-    def loss(self, batch: dict, outputs):
-        users, items = outputs
-        per_user = full_softmax_loss(users, items, batch["positives"], self.temperature, mask=self.candidates)
-        if self.positive_weighting == "sum": per_user = per_user * ops.sum(batch["positives"], axis=1)
-        return ops.mean(per_user)
+# %% ../nbs/05_training.ipynb #4a7050fa
+@patch
+def loss(self: FullSoftmax, batch: dict, outputs):
+    "The batch mean of each user's softmax loss, summed over their positives ('sum') or averaged ('mean')."
+    users, items = outputs
+    per_user = full_softmax_loss(users, items, batch["positives"], self.temperature, mask=self.candidates)
+    if self.positive_weighting == "sum": per_user = per_user * ops.sum(batch["positives"], axis=1)
+    return ops.mean(per_user)
 
-    def get_config(self) -> dict:
-        return {**super().get_config(), "temperature": self.temperature, "positive_weighting": self.positive_weighting}
+# %% ../nbs/05_training.ipynb #7d8532b8
+@patch
+def get_config(self: FullSoftmax) -> dict:  # noqa: F811
+    "The task's config plus the temperature and the positive weighting."
+    return {**super(FullSoftmax, self).get_config(), "temperature": self.temperature, "positive_weighting": self.positive_weighting}
 
-# %% ../nbs/05_training.ipynb #acab4a75
+# %% ../nbs/05_training.ipynb #e6e16547
 @keras.saving.register_keras_serializable(package="contrastrec")
 class InBatchSoftmax(Task):
     "Each (user, item) pair against the batch's other items, plus `extra_negatives` uniform ones, logQ-corrected."
@@ -174,18 +191,23 @@ class InBatchSoftmax(Task):
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.item_logq = self.catalogue = None
 
-    def adapt(self, data: EncodedDataset) -> None:
-        "Every item's log sampling probability (for logQ) and the catalogue's inputs (for extra negatives)."
-        self.item_logq = ops.convert_to_tensor(np.log(np.maximum(item_frequencies(data), 1e-12)).astype("float32"))
-        self.catalogue = {k: ops.convert_to_tensor(v) for k, v in feature_tables(data, "item").items()}
+# %% ../nbs/05_training.ipynb #c2f588d3
+@patch
+def adapt(self: InBatchSoftmax, data: EncodedDataset) -> None:  # noqa: F811
+    "Every item's log sampling probability (for logQ) and the catalogue's inputs (for extra negatives)."
+    self.item_logq = ops.convert_to_tensor(np.log(np.maximum(item_frequencies(data), 1e-12)).astype("float32"))
+    self.catalogue = {k: ops.convert_to_tensor(v) for k, v in feature_tables(data, "item").items()}
 
-    def get_config(self) -> dict:
-        return {**super().get_config(), "temperature": self.temperature, "logq": self.logq,
-                "extra_negatives": self.extra_negatives, "symmetric": self.symmetric, "seed": self.seed}
+# %% ../nbs/05_training.ipynb #89224a42
+@patch
+def get_config(self: InBatchSoftmax) -> dict:  # noqa: F811
+    "The task's config plus its temperature, logQ, extra negatives, symmetry and seed."
+    return {**super(InBatchSoftmax, self).get_config(), "temperature": self.temperature, "logq": self.logq,
+            "extra_negatives": self.extra_negatives, "symmetric": self.symmetric, "seed": self.seed}
 
 # %% ../nbs/05_training.ipynb #10eddf7a
 @patch
-def embed(self: InBatchSoftmax, model, batch: dict, training: bool = False):
+def embed(self: InBatchSoftmax, model, batch: dict, training: bool = False):  # noqa: F811
     "The batch's user vectors (each without its target in its history) and item vectors; with extra negatives, theirs and their ids."
     ids = batch["item"]["id"]
     users = model.user_tower(drop_target_from_history(batch["user"], ids), training=training)
@@ -194,7 +216,7 @@ def embed(self: InBatchSoftmax, model, batch: dict, training: bool = False):
     extra_ids = keras.random.randint((self.extra_negatives,), 1, ops.shape(self.item_logq)[0], seed=self.seed_generator, dtype="int32")
     return users, items, model.item_tower(gather_rows(self.catalogue, extra_ids), training=training), extra_ids
 
-# %% ../nbs/05_training.ipynb #58d86cf8
+# %% ../nbs/05_training.ipynb #670b2ee9
 @patch
 def mixed_logq(self: InBatchSoftmax, item_ids, extra_ids):
     "log Q of the batch's items and of the extra negatives under the mixed proposal (B draws ∝ frequency, M uniform)."
@@ -203,8 +225,10 @@ def mixed_logq(self: InBatchSoftmax, item_ids, extra_ids):
     return (mixture_logq(q_batch, uniform, b, self.extra_negatives),
             mixture_logq(q_extra, ops.full((self.extra_negatives,), uniform), b, self.extra_negatives))
 
+# %% ../nbs/05_training.ipynb #0a28c86b
 @patch
-def loss(self: InBatchSoftmax, batch: dict, outputs):
+def loss(self: InBatchSoftmax, batch: dict, outputs):  # noqa: F811
+    "The batch mean of the in-batch softmax loss, with the log Q that matches how the candidates were drawn."
     users, items, *extra = outputs
     ids = batch["item"]["id"]
     extra_vectors, extra_ids = extra or (None, None)
@@ -213,7 +237,7 @@ def loss(self: InBatchSoftmax, batch: dict, outputs):
     else: logq, extra_logq = ops.take(self.item_logq, ids), None
     return ops.mean(in_batch_softmax_loss(users, items, self.temperature, logq, ids, extra_vectors, extra_logq, extra_ids, self.symmetric))
 
-# %% ../nbs/05_training.ipynb #e6214e0d
+# %% ../nbs/05_training.ipynb #e80df6fd
 @keras.saving.register_keras_serializable(package="contrastrec")
 class UserViews(Task):
     "Two stochastic passes of the user tower over the batch's users (dropout views), contrasted across the batch."
@@ -221,17 +245,30 @@ class UserViews(Task):
         super().__init__(**kwargs)
         self.temperature = temperature
 
-    def embed(self, model, batch: dict, training: bool = False):
-        return model.user_tower(batch["user"], training=True), model.user_tower(batch["user"], training=True)
+# %% ../nbs/05_training.ipynb #b3818923
+@patch
+def embed(self: UserViews, model, batch: dict, training: bool = False):  # noqa: F811
+    "Two passes of the user tower over the batch's users, both in training mode (dropout on)."
+    return model.user_tower(batch["user"], training=True), model.user_tower(batch["user"], training=True)
 
-    def loss(self, batch: dict, outputs): return ops.mean(info_nce_views(*outputs, self.temperature, ids=batch["user"]["id"]))
-    def get_config(self) -> dict: return {**super().get_config(), "temperature": self.temperature}
+# %% ../nbs/05_training.ipynb #85954840
+@patch
+def loss(self: UserViews, batch: dict, outputs):  # noqa: F811
+    "Symmetric InfoNCE between the two views, the batch's other users as negatives."
+    return ops.mean(info_nce_views(*outputs, self.temperature, ids=batch["user"]["id"]))
 
-# %% ../nbs/05_training.ipynb #fa25f329
+# %% ../nbs/05_training.ipynb #8f097ef3
+@patch
+def get_config(self: UserViews) -> dict:  # noqa: F811
+    "The task's config plus the temperature."
+    return {**super(UserViews, self).get_config(), "temperature": self.temperature}
+
+# %% ../nbs/05_training.ipynb #84e46b05
 def _views_loss(view_a, view_b, ids, temperature: float):
     "InfoNCE between the rows `ids` of two views of an embedding table."
     return ops.mean(info_nce_views(ops.take(view_a, ids, axis=0), ops.take(view_b, ids, axis=0), temperature, ids=ids))
 
+# %% ../nbs/05_training.ipynb #e898639d
 @keras.saving.register_keras_serializable(package="contrastrec")
 class GraphViews(Task):
     "SimGCL: two propagations of the graph perturbed by noise of length `noise`; batch users (and items) contrasted across them."
@@ -240,17 +277,28 @@ class GraphViews(Task):
         self.graph = keras.saving.deserialize_keras_object(graph) if isinstance(graph, dict) else graph
         self.temperature, self.noise = temperature, noise
 
-    def embed(self, model, batch: dict, training: bool = False): return self.graph.propagate(self.noise), self.graph.propagate(self.noise)
+# %% ../nbs/05_training.ipynb #39b846f9
+@patch
+def embed(self: GraphViews, model, batch: dict, training: bool = False):  # noqa: F811
+    "Two noisy propagations of the graph, each a pair (user embeddings, item embeddings)."
+    return self.graph.propagate(self.noise), self.graph.propagate(self.noise)
 
-    def loss(self, batch: dict, outputs):
-        (users_a, items_a), (users_b, items_b) = outputs
-        loss = _views_loss(users_a, users_b, batch["user"]["id"], self.temperature)
-        return loss + _views_loss(items_a, items_b, batch["item"]["id"], self.temperature) if "item" in batch else loss
+# %% ../nbs/05_training.ipynb #fff33f39
+@patch
+def loss(self: GraphViews, batch: dict, outputs):  # noqa: F811
+    "The views loss of the batch's users, plus that of its items when the batch has items (pair batches)."
+    (users_a, items_a), (users_b, items_b) = outputs
+    loss = _views_loss(users_a, users_b, batch["user"]["id"], self.temperature)
+    return loss + _views_loss(items_a, items_b, batch["item"]["id"], self.temperature) if "item" in batch else loss
 
-    def get_config(self) -> dict:
-        return {**super().get_config(), "graph": keras.saving.serialize_keras_object(self.graph), "temperature": self.temperature, "noise": self.noise}
+# %% ../nbs/05_training.ipynb #bc275c34
+@patch
+def get_config(self: GraphViews) -> dict:  # noqa: F811
+    "The task's config plus the serialised graph, the temperature and the noise radius."
+    return {**super(GraphViews, self).get_config(), "graph": keras.saving.serialize_keras_object(self.graph),
+            "temperature": self.temperature, "noise": self.noise}
 
-# %% ../nbs/05_training.ipynb #b7e24b96
+# %% ../nbs/05_training.ipynb #d060a603
 @keras.saving.register_keras_serializable(package="contrastrec")
 class ContrastiveModel(TwoTowerModel):
     "Two towers trained by a `task` (plus weighted `auxiliary_tasks`) through `compute_loss`."
@@ -260,31 +308,60 @@ class ContrastiveModel(TwoTowerModel):
         load = lambda t: keras.saving.deserialize_keras_object(t) if isinstance(t, dict) else t
         self.task, self.auxiliary_tasks = load(task), [load(t) for t in auxiliary_tasks]
 
-    @property
-    def tasks(self) -> list[Task]: return [self.task, *self.auxiliary_tasks]
+# %% ../nbs/05_training.ipynb #efc1b204
+@patch(as_prop=True)
+def tasks(self: ContrastiveModel) -> list[Task]:
+    "The main task, then the auxiliary ones."
+    return [self.task, *self.auxiliary_tasks]
 
-    def call(self, inputs: dict, training=False): return self.task.embed(self, inputs, training)
+# %% ../nbs/05_training.ipynb #da00a18c
+@patch
+def call(self: ContrastiveModel, inputs: dict, training=False):
+    "The main task's `embed` of the batch `inputs` (Keras' `y_pred`)."
+    return self.task.embed(self, inputs, training)
 
-    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
-        loss = self.task.weight * self.task.loss(x, y_pred)
-        for task in self.auxiliary_tasks: loss = loss + task.weight * task.loss(x, task.embed(self, x, training))
-        return loss + ops.sum(self.losses) if self.losses else loss
+# %% ../nbs/05_training.ipynb #5d4b3c7a
+@patch
+def compute_loss(self: ContrastiveModel, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+    "The main task's weighted loss of `y_pred`, plus each auxiliary task's of its own `embed`, plus any layer losses."
+    loss = self.task.weight * self.task.loss(x, y_pred)
+    for task in self.auxiliary_tasks: loss = loss + task.weight * task.loss(x, task.embed(self, x, training))
+    return loss + ops.sum(self.losses) if self.losses else loss
 
-    def get_config(self) -> dict:
-        user_tower, item_tower, task, *auxiliary = serialize_together(self.user_tower, self.item_tower, self.task, *self.auxiliary_tasks)
-        return {**super().get_config(), "user_tower": user_tower, "item_tower": item_tower, "task": task, "auxiliary_tasks": auxiliary}
+# %% ../nbs/05_training.ipynb #e1c7d59a
+@patch
+def get_config(self: ContrastiveModel) -> dict:  # noqa: F811
+    "The two towers' and the tasks' configs, shared layers serialised once."
+    user_tower, item_tower, task, *auxiliary = serialize_together(self.user_tower, self.item_tower, self.task, *self.auxiliary_tasks)
+    return {**super(ContrastiveModel, self).get_config(), "user_tower": user_tower, "item_tower": item_tower, "task": task,
+            "auxiliary_tasks": auxiliary}
 
-# %% ../nbs/05_training.ipynb #e1b8b492
+# %% ../nbs/05_training.ipynb #43ad9609
+def _graph_from_config(c: TrainConfig, data: EncodedDataset) -> LightGCN | None:
+    "The LightGCN over the train graph if `graph_layers` > 0 (without E⁽⁰⁾ in its average when SimGCL's views are on), else None."
+    if not c.graph_layers: return None
+    return LightGCN(data.n_users, data.n_items, c.dim, c.graph_layers, graph_adjacency(data), include_input=not c.ssl_weight,
+                    seed=c.seed, name="lightgcn")
+
+# %% ../nbs/05_training.ipynb #7cb2f555
+def _item_ids_from_config(c: TrainConfig, data: EncodedDataset, graph: LightGCN | None):
+    "The item id encoder: the graph's item side, else an embedding table if `item_ids`, else None."
+    if graph: return LightGCNEncoder(graph, "item", name="item_graph")
+    return keras.layers.Embedding(data.n_items, c.dim, name="item_id_embedding") if c.item_ids else None
+
+# %% ../nbs/05_training.ipynb #90017095
+def _history_from_config(c: TrainConfig, data: EncodedDataset, item_ids):
+    "The history encoder (its own table, or the item id table `item_ids` if shared), or None without `user_history`."
+    if not c.user_history: return None
+    table = item_ids if c.share_item_embeddings else keras.layers.Embedding(data.n_items, c.dim, name="history_embedding")
+    return HistoryEncoder(table, c.history_dropout, seed=c.seed, name="history")
+
+# %% ../nbs/05_training.ipynb #8ea95e9d
 def _towers_from_config(c: TrainConfig, data: EncodedDataset) -> tuple[Tower, Tower, LightGCN | None]:
     "The user and item towers a configuration describes, and the LightGCN they share if it has a graph."
-    graph = (LightGCN(data.n_users, data.n_items, c.dim, c.graph_layers, graph_adjacency(data), include_input=not c.ssl_weight,
-                      seed=c.seed, name="lightgcn") if c.graph_layers else None)
-    item_ids = (LightGCNEncoder(graph, "item", name="item_graph") if graph else
-                keras.layers.Embedding(data.n_items, c.dim, name="item_id_embedding") if c.item_ids else None)
-    history = None
-    if c.user_history:
-        table = item_ids if c.share_item_embeddings else keras.layers.Embedding(data.n_items, c.dim, name="history_embedding")
-        history = HistoryEncoder(table, c.history_dropout, seed=c.seed, name="history")
+    graph = _graph_from_config(c, data)
+    item_ids = _item_ids_from_config(c, data, graph)
+    history = _history_from_config(c, data, item_ids)
     user_encoder = FeatureEncoder(data.user_specs, data.n_users, c.dim, use_ids=c.user_ids, use_features=c.user_features,
                                   id_encoder=LightGCNEncoder(graph, "user", name="user_graph") if graph else None, history=history,
                                   name="user_encoder")
@@ -294,7 +371,7 @@ def _towers_from_config(c: TrainConfig, data: EncodedDataset) -> tuple[Tower, To
               for encoder, name in ((user_encoder, "user_tower"), (item_encoder, "item_tower"))]
     return *towers, graph
 
-# %% ../nbs/05_training.ipynb #be1a864a
+# %% ../nbs/05_training.ipynb #b0f457df
 def _tasks_from_config(c: TrainConfig, graph: LightGCN | None) -> tuple[Task, list[Task]]:
     "The objective of a configuration, and its view task if `ssl_weight` > 0 (SimGCL on a graph, dropout views without)."
     task = (FullSoftmax(c.temperature, c.positive_weighting, name="full_softmax") if c.objective == "full_softmax" else
@@ -304,6 +381,7 @@ def _tasks_from_config(c: TrainConfig, graph: LightGCN | None) -> tuple[Task, li
              UserViews(c.ssl_temperature, weight=c.ssl_weight, name="user_views"))
     return task, [views]
 
+# %% ../nbs/05_training.ipynb #a65e5827
 def model_from_config(config: TrainConfig, data: EncodedDataset) -> ContrastiveModel:
     "The model `config` describes, sized for `data`, its tasks adapted to it."
     user_tower, item_tower, graph = _towers_from_config(config, data)
@@ -311,29 +389,32 @@ def model_from_config(config: TrainConfig, data: EncodedDataset) -> ContrastiveM
     for task in model.tasks: task.adapt(data)
     return model
 
-# %% ../nbs/05_training.ipynb #c2f72972
+# %% ../nbs/05_training.ipynb #6853375a
 def user_inputs(data: EncodedDataset, history_parts: Sequence[str] = ("train",)) -> dict[str, np.ndarray]:
     "Per-user input arrays: ids, side features and the history built from `history_parts`."
     return {**feature_tables(data, "user"), "history": history_table(data, history_parts)}
 
+# %% ../nbs/05_training.ipynb #8728b6dd
 def cosine_scores(model: TwoTowerModel, users: dict[str, np.ndarray], items: dict[str, np.ndarray],
                   batch_size: int = 4096) -> Callable[[np.ndarray], np.ndarray]:
     "A `score(user_indices) -> [b, n_items]` of cosine similarities, the item vectors computed once."
     item_vecs = ops.convert_to_numpy(model.item_vectors(items, batch_size=batch_size))
     return lambda batch: ops.convert_to_numpy(model.user_vectors({k: v[batch] for k, v in users.items()})) @ item_vecs.T
 
+# %% ../nbs/05_training.ipynb #3c46ce9d
 @patch
 def score_fn(self: TwoTowerModel, data: EncodedDataset, part: str = "test", batch_size: int = 4096) -> Callable[[np.ndarray], np.ndarray]:
     "The library's scoring interface: `score(users) -> [b, n_items]` for evaluating `part`, users described by what is known then."
     return cosine_scores(self, user_inputs(data, KNOWN_PARTS[part]), feature_tables(data, "item"), batch_size)
 
-# %% ../nbs/05_training.ipynb #0f3a6155
+# %% ../nbs/05_training.ipynb #2e47bd2e
 def validation_metrics(data: EncodedDataset, ks: Sequence[int] = (10, 20)) -> Callable[[keras.Model], dict[str, float]]:
     "The default validation: the `Evaluator`'s Recall and NDCG on `data.valid` (train items excluded), users described by train."
     evaluator = Evaluator(data, "valid", ks, metrics=("recall", "ndcg"))
     users, items = user_inputs(data, ("train",)), feature_tables(data, "item")
     return lambda model: evaluator(cosine_scores(model, users, items))
 
+# %% ../nbs/05_training.ipynb #db54756c
 class ValidationMetrics(keras.callbacks.Callback):
     "Adds `evaluate(model)`'s metrics to the logs as `val_<name>` at the end of every epoch."
     def __init__(self, evaluate: Callable[[keras.Model], dict[str, float]]):
@@ -343,33 +424,40 @@ class ValidationMetrics(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None: logs.update({f"val_{k}": v for k, v in self.evaluate(self.model).items()})
 
-# %% ../nbs/05_training.ipynb #ede8fd30
+# %% ../nbs/05_training.ipynb #c212de8c
 class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
     "Keras' `EarlyStopping` whose counters and best weights are kept in `state_dir` too, so an interrupted run resumes them."
     def __init__(self, state_dir: str | Path | None = None, **kwargs):
         super().__init__(**kwargs)
         self.state_dir = Path(state_dir) if state_dir else None
 
-    def on_train_begin(self, logs=None):
-        super().on_train_begin(logs)
-        if self.state_dir and (self.state_dir / "early_stopping.json").exists():
-            state = json.loads((self.state_dir / "early_stopping.json").read_text())
-            self.best, self.best_epoch, self.wait = state["best"], state["best_epoch"], state["wait"]
-            with np.load(self.state_dir / "best_weights.npz") as f: self.best_weights = [f[f"w{i}"] for i in range(len(f.files))]
+# %% ../nbs/05_training.ipynb #18aa4546
+@patch
+def on_train_begin(self: ResumableEarlyStopping, logs=None):
+    "Keras' reset, then the counters and best weights of an interrupted run if `state_dir` holds them."
+    super(ResumableEarlyStopping, self).on_train_begin(logs)
+    if self.state_dir and (self.state_dir / "early_stopping.json").exists():
+        state = json.loads((self.state_dir / "early_stopping.json").read_text())
+        self.best, self.best_epoch, self.wait = state["best"], state["best_epoch"], state["wait"]
+        with np.load(self.state_dir / "best_weights.npz") as f: self.best_weights = [f[f"w{i}"] for i in range(len(f.files))]
 
-    def on_epoch_end(self, epoch, logs=None):
-        best = self.best
-        super().on_epoch_end(epoch, logs)
-        if self.state_dir is None: return
-        self.state_dir.mkdir(parents=True, exist_ok=True)
-        if self.best != best: np.savez(self.state_dir / "best_weights.npz", **{f"w{i}": w for i, w in enumerate(self.best_weights)})
-        (self.state_dir / "early_stopping.json").write_text(json.dumps({"best": self.best, "best_epoch": self.best_epoch, "wait": self.wait}))
+# %% ../nbs/05_training.ipynb #4290b10b
+@patch
+def on_epoch_end(self: ResumableEarlyStopping, epoch, logs=None):
+    "Keras' update, then the counters written to `state_dir`, and the best weights when they changed."
+    best = self.best
+    super(ResumableEarlyStopping, self).on_epoch_end(epoch, logs)
+    if self.state_dir is None: return
+    self.state_dir.mkdir(parents=True, exist_ok=True)
+    if self.best != best: np.savez(self.state_dir / "best_weights.npz", **{f"w{i}": w for i, w in enumerate(self.best_weights)})
+    (self.state_dir / "early_stopping.json").write_text(json.dumps({"best": self.best, "best_epoch": self.best_epoch, "wait": self.wait}))
 
-# %% ../nbs/05_training.ipynb #d1b1ba10
+# %% ../nbs/05_training.ipynb #4172885f
 def seed_states(model: keras.Model) -> list:
     "The state variables of every Keras seed generator in `model` (dropout, history dropout, negatives, graph noise)."
     return [v for v in model.variables if v.path.endswith("seed_generator_state")]
 
+# %% ../nbs/05_training.ipynb #e6d913a2
 class EpochSeeding(keras.callbacks.Callback):
     "Keys the input shuffle and every random draw of the model on the epoch number, so a resumed run replays the same epochs."
     def __init__(self, variable: tf.Variable):
@@ -389,7 +477,7 @@ def format_duration(seconds: float) -> str:
     if s < 3600: return f"{s // 60} min {s % 60:02d} s"
     return f"{s // 3600} h {s % 3600 // 60:02d} min"
 
-# %% ../nbs/05_training.ipynb #08c77150
+# %% ../nbs/05_training.ipynb #13ad9caf
 class EpochProgress(keras.callbacks.Callback):
     "Prints one line per epoch: loss, validation metrics, time spent, and the range of time left."
     def __init__(self,
@@ -401,34 +489,42 @@ class EpochProgress(keras.callbacks.Callback):
         super().__init__()
         self.epochs, self.patience, self.monitor, self.file, self.clock = epochs, patience, monitor, file, clock
 
-    def on_train_begin(self, logs=None):
-        self.start, self.done, self.best, self.best_epoch = self.clock(), 0, -np.inf, 0
+# %% ../nbs/05_training.ipynb #127b2f26
+@patch
+def on_train_begin(self: EpochProgress, logs=None):  # noqa: F811
+    "Start the clock; no epoch done, no best score yet."
+    self.start, self.done, self.best, self.best_epoch = self.clock(), 0, -np.inf, 0
 
-    def on_epoch_end(self, epoch, logs=None):
-        logs, self.done = logs or {}, self.done + 1
-        if logs.get(self.monitor, -np.inf) > self.best: self.best, self.best_epoch = logs[self.monitor], epoch
-        elapsed = self.clock() - self.start
-        left = lambda last: format_duration(elapsed / self.done * (last - epoch - 1))
-        soonest = self.epochs if self.patience is None else min(self.epochs, self.best_epoch + self.patience + 1)
-        valid = "  ".join(f"{k[4:]} {v:.4f}" for k, v in logs.items() if k.startswith("val_"))
-        print(f"epoch {epoch + 1:3d}/{self.epochs}  loss {logs.get('loss', np.nan):.4f}  " + (f"valid {valid}  " if valid else "")
-              + f"{format_duration(elapsed)}, " + (f"{left(soonest)} to " if soonest < self.epochs else "") + f"{left(self.epochs)} left",
-              file=self.file or sys.stdout, flush=True)
+# %% ../nbs/05_training.ipynb #94f0906d
+@patch
+def on_epoch_end(self: EpochProgress, epoch, logs=None):  # noqa: F811
+    "Print the epoch's loss, validation metrics, time spent and time left (soonest to latest)."
+    logs, self.done = logs or {}, self.done + 1
+    if logs.get(self.monitor, -np.inf) > self.best: self.best, self.best_epoch = logs[self.monitor], epoch
+    elapsed = self.clock() - self.start
+    left = lambda last: format_duration(elapsed / self.done * (last - epoch - 1))
+    soonest = self.epochs if self.patience is None else min(self.epochs, self.best_epoch + self.patience + 1)
+    valid = "  ".join(f"{k[4:]} {v:.4f}" for k, v in logs.items() if k.startswith("val_"))
+    print(f"epoch {epoch + 1:3d}/{self.epochs}  loss {logs.get('loss', np.nan):.4f}  " + (f"valid {valid}  " if valid else "")
+          + f"{format_duration(elapsed)}, " + (f"{left(soonest)} to " if soonest < self.epochs else "") + f"{left(self.epochs)} left",
+          file=self.file or sys.stdout, flush=True)
 
-# %% ../nbs/05_training.ipynb #309d6763
+# %% ../nbs/05_training.ipynb #49153810
 def training_dataset(data: EncodedDataset, model: ContrastiveModel, config: TrainConfig, epoch: tf.Variable | None = None) -> tf.data.Dataset:
     "The input pipeline the model's task trains on: user batches with their positives, or (user, item) pair batches."
     users = user_inputs(data) if "history" in model.user_tower.input_keys else feature_tables(data, "user")
     if model.task.batches == "users": return user_dataset(data, config.batch_size, config.seed, epoch=epoch, user_tables=users)
     return pair_dataset(data, config.batch_size, config.seed, epoch=epoch, user_tables=users, drop_remainder=True)
 
+# %% ../nbs/05_training.ipynb #8f22fb43
 def _optimizer(config: TrainConfig, steps_per_epoch: int) -> keras.optimizers.Optimizer:
+    "Adam (AdamW with weight decay) at the configured learning rate, constant or decayed over `epochs` × `steps_per_epoch`."
     lr = config.learning_rate
     if config.lr_schedule == "cosine": lr = keras.optimizers.schedules.CosineDecay(lr, config.epochs * steps_per_epoch)
     if config.weight_decay: return keras.optimizers.AdamW(lr, weight_decay=config.weight_decay)
     return keras.optimizers.Adam(lr)
 
-# %% ../nbs/05_training.ipynb #5517153e
+# %% ../nbs/05_training.ipynb #1dd15530
 def _fit_callbacks(data: EncodedDataset, config: TrainConfig, epoch: tf.Variable, evaluate, checkpoint_dir, verbose: int) -> list:
     "Epoch seeding, backup (with a checkpoint folder), validation with early stopping (with something to validate on), progress."
     callbacks = [EpochSeeding(epoch)]
@@ -441,18 +537,26 @@ def _fit_callbacks(data: EncodedDataset, config: TrainConfig, epoch: tf.Variable
     if verbose: callbacks.append(EpochProgress(config.epochs, config.patience if validates else None, f"val_{config.monitor}"))
     return callbacks
 
-def fit(data: EncodedDataset, config: TrainConfig = TrainConfig(), model: ContrastiveModel | None = None,
-        evaluate: Callable[[keras.Model], dict[str, float]] | None = None, checkpoint_dir: str | Path | None = None,
-        callbacks: Sequence[keras.callbacks.Callback] = (), verbose: int = 1) -> tuple[ContrastiveModel, keras.callbacks.History]:
-    "Train `model` (default: `model_from_config(config, data)`) on `data.train`, early-stopped on `data.valid` with the best weights restored."
-    keras.utils.set_random_seed(config.seed)
-    epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
+# %% ../nbs/05_training.ipynb #a26a7a5a
+def _compiled_model(data: EncodedDataset, config: TrainConfig, model: ContrastiveModel | None,
+                    epoch: tf.Variable) -> tuple[ContrastiveModel, tf.data.Dataset]:
+    "The model (built from `config` if None, else its tasks adapted) compiled, and its input pipeline; in the strategy's scope."
     with tf.distribute.get_strategy().scope():
         if model is None: model = model_from_config(config, data)
         else:
             for task in model.tasks: task.adapt(data)
         ds = training_dataset(data, model, config, epoch)
         model.compile(optimizer=_optimizer(config, int(ds.cardinality())), jit_compile=config.jit_compile)
+    return model, ds
+
+# %% ../nbs/05_training.ipynb #5517153e
+def fit(data: EncodedDataset, config: TrainConfig = TrainConfig(), model: ContrastiveModel | None = None,
+        evaluate: Callable[[keras.Model], dict[str, float]] | None = None, checkpoint_dir: str | Path | None = None,
+        callbacks: Sequence[keras.callbacks.Callback] = (), verbose: int = 1) -> tuple[ContrastiveModel, keras.callbacks.History]:
+    "Train `model` (default: `model_from_config(config, data)`) on `data.train`, early-stopped on `data.valid` with the best weights restored."
+    keras.utils.set_random_seed(config.seed)
+    epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
+    model, ds = _compiled_model(data, config, model, epoch)
     history = model.fit(ds, epochs=config.epochs, callbacks=[*_fit_callbacks(data, config, epoch, evaluate, checkpoint_dir, verbose), *callbacks],
                         verbose=0, shuffle=False)
     return model, history
