@@ -11,17 +11,18 @@ import importlib
 __version__ = "0.2.0"
 
 _API = {
-    "data": ("RecData", "load_movielens_100k", "load_benchmark_split", "load_split", "read_table",
-             "split_interactions", "split_random", "from_frames", "encode", "MOVIELENS_USER_FEATURES", "MOVIELENS_ITEM_FEATURES"),
+    "data": ("RecData", "load_movielens_100k", "load_benchmark_split", "load_split", "read_table", "from_frames",
+             "split_interactions", "split_random", "encode", "MOVIELENS_USER_FEATURES", "MOVIELENS_ITEM_FEATURES"),
     "evaluation": ("evaluate", "Evaluator", "MostPopular", "ItemKNN", "EASE", "BPRMF"),
     "training": ("TrainConfig", "fit", "ContrastiveModel", "FullSoftmax", "InBatchSoftmax"),
     "recommend": ("Recommender",),
 }
 _MODULE_OF = {name: module for module, names in _API.items() for name in names}
+# the names of `_API`, spelled out for tools that read `__all__` without running the package
 __all__ = ["BPRMF", "ContrastiveModel", "EASE", "Evaluator", "FullSoftmax", "InBatchSoftmax", "ItemKNN",
-           "MOVIELENS_ITEM_FEATURES", "MOVIELENS_USER_FEATURES", "MostPopular", "RecData", "Recommender", "TrainConfig",
-           "encode", "evaluate", "fit", "from_frames", "load_benchmark_split", "load_movielens_100k", "load_split", "read_table",
-           "split_interactions", "split_random"]  # the names of `_API`, spelled out for tools that read `__all__` statically
+           "MOVIELENS_ITEM_FEATURES", "MOVIELENS_USER_FEATURES", "MostPopular", "RecData", "Recommender",
+           "TrainConfig", "encode", "evaluate", "fit", "from_frames", "load_benchmark_split", "load_movielens_100k",
+           "load_split", "read_table", "split_interactions", "split_random"]
 
 
 def __getattr__(name: str):

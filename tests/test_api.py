@@ -32,3 +32,13 @@ def test_ruff_finds_nothing():
     ruff = Path(sys.executable).parent / "ruff"
     run = subprocess.run([str(ruff), "check", "--no-cache", "."], cwd=ROOT, capture_output=True, text=True)
     assert run.returncode == 0, f"ruff check . (settings in pyproject.toml) reported:\n{run.stdout[-3000:]}"
+
+
+def test_generated_modules_fit_120_columns_apart_from_nbdevs_all():
+    for path in sorted((ROOT / "contrastrec").glob("*.py")):
+        if path.name == "_modidx.py": continue  # nbdev's index of names, not code a reader reads
+        text = path.read_text()
+        start = text.find("__all__ = [")
+        body = text if start < 0 else text[:start] + text[text.index("]", start) + 1:]
+        long = [line for line in body.splitlines() if len(line) > 120]
+        assert not long, f"{path.name}: {len(long)} lines over 120 columns (fix them in the notebook), e.g. {long[0]!r}"
