@@ -1,5 +1,6 @@
 "The notebooks are the source: the module, README and stored outputs must match them."
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -31,3 +32,35 @@ def test_notebooks_are_executed():
                            f"(run tools/run_nbs.sh {path.relative_to(ROOT)})")
         counts = [c["execution_count"] for c in cells]
         assert counts == sorted(counts), f"{path.name}: cells were executed out of order"
+
+
+def _code_cells(path: Path) -> list[str]:
+    "The non-empty code cells of a notebook, as source text."
+    cells = json.loads(path.read_text())["cells"]
+    return [src for c in cells if c["cell_type"] == "code" and (src := "".join(c["source"]).strip())]
+
+
+def _is_export(src: str) -> bool: return src.startswith("#| export")
+
+
+def _export_lengths() -> dict[str, list[int]]:
+    "Lines of code in each export cell (without the `#| export` line), per notebook."
+    return {p.name: [len(s.splitlines()) - 1 for s in _code_cells(p) if _is_export(s)] for p in NOTEBOOKS}
+
+
+def test_export_cells_are_short():
+    lengths = _export_lengths()
+    too_long = {name: [n for n in ns if n > 40] for name, ns in lengths.items() if any(n > 40 for n in ns)}
+    assert not too_long, f"export cells over 40 lines (split them, one definition per cell): {too_long}"
+    every = sorted(n for ns in lengths.values() for n in ns)
+    assert every[len(every) // 2] <= 8, f"the median export cell has {every[len(every) // 2]} lines (at most 8)"
+
+
+def test_every_exported_definition_is_followed_by_a_check():
+    for path in NOTEBOOKS:
+        cells = [s for s in _code_cells(path) if not re.fullmatch(r"(show_doc\([^\n]*\)\s*)+", s)]
+        for src, after in zip(cells, cells[1:] + [""]):
+            names = re.findall(r"^(?:def|class)\s+(\w+)", src, re.M)
+            if not (_is_export(src) and names): continue
+            checked = not _is_export(after) and re.search(r"\btest_\w+\(|\bassert\b", after)
+            assert checked, f"{path.name}: {names} is not followed by a cell with fastcore.test checks"
