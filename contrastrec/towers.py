@@ -5,7 +5,7 @@
 # %% ../nbs/02_feature_extraction.ipynb #f924aae4
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import keras
 import numpy as np
@@ -17,8 +17,8 @@ from keras import ops
 from .data import EncodedDataset, spec_from_config, spec_to_config
 
 # %% auto #0
-__all__ = ['pool_embeddings', 'serialize_together', 'HistoryEncoder', 'FeatureEncoder', 'Tower', 'graph_adjacency',
-           'sparse_matmul', 'perturb_embeddings', 'LightGCN', 'LightGCNEncoder', 'TwoTowerModel', 'pca_2d',
+__all__ = ['pool_embeddings', 'HistoryEncoder', 'FeatureEncoder', 'Tower', 'graph_adjacency', 'sparse_matmul',
+           'perturb_embeddings', 'LightGCN', 'LightGCNEncoder', 'TwoTowerModel', 'serialize_together', 'pca_2d',
            'first_label']
 
 # %% ../nbs/02_feature_extraction.ipynb #4a995241
@@ -35,30 +35,29 @@ def pool_embeddings(table,  # embedding table [V, d]
     dense = ops.scatter(coords, ops.reshape(weights, (-1,)), (n_rows, ops.shape(table)[0]))
     return ops.matmul(dense, table)
 
-# %% ../nbs/02_feature_extraction.ipynb #43b91ae1
+# %% ../nbs/02_feature_extraction.ipynb #7cfba9ad
 def _check_rate(rate: float, what: str) -> float:
+    "`rate` as a float, if it is a probability in [0, 1) (a dropout rate); a `ValueError` naming `what` otherwise."
     if not 0 <= rate < 1: raise ValueError(f"{what} must be in [0, 1), not {rate}.")
     return float(rate)
 
+# %% ../nbs/02_feature_extraction.ipynb #335e9887
 def _layer(value):
     "A layer passed as a layer, or as its `serialize_keras_object` dictionary."
     return keras.saving.deserialize_keras_object(value) if isinstance(value, dict) else value
 
+# %% ../nbs/02_feature_extraction.ipynb #ab74e8fa
 def _serialize(layer) -> dict | None:
+    "The `serialize_keras_object` dictionary of `layer`, or None when there is no layer."
     return None if layer is None else keras.saving.serialize_keras_object(layer)
 
-def serialize_together(*layers) -> list:
-    """Configs of layers that may share sublayers. Keras marks a shared layer only from its second serialisation on,
-    after the first copy was taken; a first pass over all of them lets it mark every occurrence, so that loading gives
-    back one object where there was one."""
-    for layer in layers: _serialize(layer)
-    return [_serialize(layer) for layer in layers]
-
+# %% ../nbs/02_feature_extraction.ipynb #878a75fd
 def _built(layer, *shape):
+    "`layer`, built with `shape` first unless it is built already, so that its weights exist from now on."
     if not layer.built: layer.build(*shape)
     return layer
 
-# %% ../nbs/02_feature_extraction.ipynb #0c31fcdb
+# %% ../nbs/02_feature_extraction.ipynb #867153c3
 @keras.saving.register_keras_serializable(package="contrastrec")
 class HistoryEncoder(keras.layers.Layer):
     "A user as the masked mean of the embeddings of their history items, with optional item dropout in training."
@@ -76,16 +75,22 @@ class HistoryEncoder(keras.layers.Layer):
     @property
     def output_width(self) -> int: return self.embedding.output_dim
 
-    def call(self, history, training=False):
-        keep = None
-        if training and self.dropout > 0:
-            keep = keras.random.uniform(ops.shape(history), seed=self.seed_generator) >= self.dropout
-        return pool_embeddings(self.embedding.embeddings, history, keep)
+# %% ../nbs/02_feature_extraction.ipynb #a0cbf698
+@patch
+def call(self: HistoryEncoder, history, training=False):
+    "Pooled history [B, d] of the padded item indices `history` [B, L]; in training, items are dropped at rate `dropout`."
+    keep = None
+    if training and self.dropout > 0:
+        keep = keras.random.uniform(ops.shape(history), seed=self.seed_generator) >= self.dropout
+    return pool_embeddings(self.embedding.embeddings, history, keep)
 
-    def get_config(self) -> dict:
-        return {**super().get_config(), "embedding": _serialize(self.embedding), "dropout": self.dropout, "seed": self.seed}
+# %% ../nbs/02_feature_extraction.ipynb #2e909270
+@patch
+def get_config(self: HistoryEncoder) -> dict:
+    return {**super(HistoryEncoder, self).get_config(), "embedding": _serialize(self.embedding),
+            "dropout": self.dropout, "seed": self.seed}
 
-# %% ../nbs/02_feature_extraction.ipynb #ca227af6
+# %% ../nbs/02_feature_extraction.ipynb #b3233009
 @keras.saving.register_keras_serializable(package="contrastrec")
 class FeatureEncoder(keras.layers.Layer):
     "Embeds an entity's id and features (and optionally a history) and concatenates them into one vector."
@@ -117,36 +122,42 @@ class FeatureEncoder(keras.layers.Layer):
             raise ValueError("this encoder has no inputs: enable use_ids, give feature specs with use_features, or a history.")
         self.built = True
 
-    @property
-    def input_keys(self) -> list[str]:
-        "The keys this encoder reads from its input dictionary."
-        return ((["id"] if self.id_encoder is not None else []) + [s.name for s in self._embedded + self._numeric]
-                + (["history"] if self.history is not None else []))
+# %% ../nbs/02_feature_extraction.ipynb #b8106d60
+@patch(as_prop=True)
+def output_width(self: FeatureEncoder) -> int:
+    "Width of the encoded vector."
+    return ((self.id_encoder.output_dim if self.id_encoder is not None else 0) + self.feature_dim * len(self._embedded)
+            + len(self._numeric) + (self.history.output_width if self.history is not None else 0))
 
-    @property
-    def output_width(self) -> int:
-        "Width of the encoded vector."
-        return ((self.id_encoder.output_dim if self.id_encoder is not None else 0) + self.feature_dim * len(self._embedded)
-                + len(self._numeric) + (self.history.output_width if self.history is not None else 0))
+# %% ../nbs/02_feature_extraction.ipynb #7ccb1e8c
+@patch(as_prop=True)
+def input_keys(self: FeatureEncoder) -> list[str]:
+    "The keys this encoder reads from its input dictionary."
+    return ((["id"] if self.id_encoder is not None else []) + [s.name for s in self._embedded + self._numeric]
+            + (["history"] if self.history is not None else []))
 
-    def call(self, features: dict, training=False):
-        if missing := [k for k in self.input_keys if k not in features]:
-            hint = " (add history_table(data) as the 'history' input)" if "history" in missing else ""
-            raise ValueError(f"{self.name} needs the inputs {missing}{hint}; it got {sorted(features)}.")
-        parts = [self.id_encoder(features["id"])] if self.id_encoder is not None else []
-        for spec, embedding in zip(self._embedded, self.feature_embeddings):
-            x = features[spec.name]
-            parts.append(pool_embeddings(embedding.embeddings, x) if spec.kind == "multi_hot" else embedding(x))
-        parts += [ops.reshape(ops.cast(features[s.name], self.compute_dtype), (-1, 1)) for s in self._numeric]
-        if self.history is not None: parts.append(self.history(features["history"], training=training))
-        return parts[0] if len(parts) == 1 else ops.concatenate(parts, axis=-1)
+# %% ../nbs/02_feature_extraction.ipynb #c813dba5
+@patch
+def call(self: FeatureEncoder, features: dict, training=False):  # noqa: F811
+    if missing := [k for k in self.input_keys if k not in features]:
+        hint = " (add history_table(data) as the 'history' input)" if "history" in missing else ""
+        raise ValueError(f"{self.name} needs the inputs {missing}{hint}; it got {sorted(features)}.")
+    parts = [self.id_encoder(features["id"])] if self.id_encoder is not None else []
+    for spec, embedding in zip(self._embedded, self.feature_embeddings):
+        x = features[spec.name]
+        parts.append(pool_embeddings(embedding.embeddings, x) if spec.kind == "multi_hot" else embedding(x))
+    parts += [ops.reshape(ops.cast(features[s.name], self.compute_dtype), (-1, 1)) for s in self._numeric]
+    if self.history is not None: parts.append(self.history(features["history"], training=training))
+    return parts[0] if len(parts) == 1 else ops.concatenate(parts, axis=-1)
 
-    def get_config(self) -> dict:
-        return {**super().get_config(), "specs": self.specs, "id_cardinality": self.id_cardinality, "id_dim": self.id_dim,
-                "feature_dim": self.feature_dim, "use_ids": self.use_ids, "use_features": self.use_features,
-                "id_encoder": _serialize(self.id_encoder), "history": _serialize(self.history)}
+# %% ../nbs/02_feature_extraction.ipynb #d6635428
+@patch
+def get_config(self: FeatureEncoder) -> dict:  # noqa: F811
+    return {**super(FeatureEncoder, self).get_config(), "specs": self.specs, "id_cardinality": self.id_cardinality,
+            "id_dim": self.id_dim, "feature_dim": self.feature_dim, "use_ids": self.use_ids,
+            "use_features": self.use_features, "id_encoder": _serialize(self.id_encoder), "history": _serialize(self.history)}
 
-# %% ../nbs/02_feature_extraction.ipynb #ce2c39ce
+# %% ../nbs/02_feature_extraction.ipynb #f151b3a1
 _NORMS = {"batch": keras.layers.BatchNormalization, "layer": keras.layers.LayerNormalization}
 
 @keras.saving.register_keras_serializable(package="contrastrec")
@@ -176,30 +187,36 @@ class Tower(keras.layers.Layer):
         self.projection = _built(keras.layers.Dense(output_dim, name="projection"), (None, widths[-1])) if project else None
         self.built = True
 
-    @property
-    def output_width(self) -> int:
-        "Width of the tower's output vector."
-        return self.output_dim or ([self.encoder.output_width] + self.hidden_units)[-1]
+# %% ../nbs/02_feature_extraction.ipynb #2c22d094
+@patch(as_prop=True)
+def output_width(self: Tower) -> int:  # noqa: F811
+    "Width of the tower's output vector."
+    return self.output_dim or ([self.encoder.output_width] + self.hidden_units)[-1]
 
-    @property
-    def input_keys(self) -> list[str]:
-        "The keys the tower reads from its input dictionary."
-        return self.encoder.input_keys
+# %% ../nbs/02_feature_extraction.ipynb #239ad5ef
+@patch(as_prop=True)
+def input_keys(self: Tower) -> list[str]:  # noqa: F811
+    "The keys the tower reads from its input dictionary."
+    return self.encoder.input_keys
 
-    def call(self, features: dict, training=False):
-        x = self.encoder(features, training=training)
-        for i, dense in enumerate(self.hidden):
-            x = dense(x)
-            if self.norms: x = self.norms[i](x, training=training)
-            x = self.activation_fn(x)
-            if self.drop is not None: x = self.drop(x, training=training)
-        if self.projection is not None: x = self.projection(x)
-        return ops.normalize(x, axis=-1) if self.normalize else x
+# %% ../nbs/02_feature_extraction.ipynb #10c246b0
+@patch
+def call(self: Tower, features: dict, training=False):  # noqa: F811
+    x = self.encoder(features, training=training)
+    for i, dense in enumerate(self.hidden):
+        x = dense(x)
+        if self.norms: x = self.norms[i](x, training=training)
+        x = self.activation_fn(x)
+        if self.drop is not None: x = self.drop(x, training=training)
+    if self.projection is not None: x = self.projection(x)
+    return ops.normalize(x, axis=-1) if self.normalize else x
 
-    def get_config(self) -> dict:
-        return {**super().get_config(), "encoder": _serialize(self.encoder), "hidden_units": self.hidden_units,
-                "output_dim": self.output_dim, "activation": self.activation, "dropout": self.dropout,
-                "norm": self.norm, "normalize": self.normalize, "seed": self.seed}
+# %% ../nbs/02_feature_extraction.ipynb #91c1312d
+@patch
+def get_config(self: Tower) -> dict:  # noqa: F811
+    return {**super(Tower, self).get_config(), "encoder": _serialize(self.encoder), "hidden_units": self.hidden_units,
+            "output_dim": self.output_dim, "activation": self.activation, "dropout": self.dropout,
+            "norm": self.norm, "normalize": self.normalize, "seed": self.seed}
 
 # %% ../nbs/02_feature_extraction.ipynb #e470ff0e
 def graph_adjacency(data: EncodedDataset, parts: Sequence[str] = ("train",)) -> sp.csr_matrix:
@@ -212,12 +229,13 @@ def graph_adjacency(data: EncodedDataset, parts: Sequence[str] = ("train",)) -> 
     out.sort_indices()
     return out
 
-# %% ../nbs/02_feature_extraction.ipynb #1c97f4f1
+# %% ../nbs/02_feature_extraction.ipynb #6f49719b
 def sparse_matmul(indices, values, shape: tuple[int, int], dense):
     "Product of the sparse matrix with coordinates `indices` [nnz, 2] and `values` [nnz] and a dense matrix (TensorFlow)."
     matrix = tf.SparseTensor(tf.cast(indices, tf.int64), values, shape)
     return tf.sparse.sparse_dense_matmul(matrix, dense)
 
+# %% ../nbs/02_feature_extraction.ipynb #f676a48b
 def perturb_embeddings(x, eps: float = 0.1,
                        seed=None):  # int or keras.random.SeedGenerator (use a generator in training)
     "SimGCL view: `x + eps · normalize(U(0,1) noise) ⊙ sign(x)`, a random step of L2 length `eps` in x's orthant."
@@ -225,6 +243,7 @@ def perturb_embeddings(x, eps: float = 0.1,
     noise = keras.random.uniform(ops.shape(x), dtype=x.dtype, seed=seed)
     return x + eps * ops.normalize(noise, axis=-1) * ops.sign(x)
 
+# %% ../nbs/02_feature_extraction.ipynb #7573f999
 @keras.saving.register_keras_serializable(package="contrastrec")
 class LightGCN(keras.layers.Layer):
     "Id embeddings of all users and items, propagated over a normalised interaction graph and averaged over layers."
@@ -260,25 +279,32 @@ class LightGCN(keras.layers.Layer):
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.built = True
 
-    def propagate_layers(self, eps: float = 0.0) -> list:
-        "The tables $E^{(0)}, \\dots, E^{(K)}$ of all nodes, each step perturbed with SimGCL noise of length `eps` if `eps > 0`."
-        shape = (self.n_users + self.n_items,) * 2
-        tables = [ops.copy(self.embeddings)]
-        for _ in range(self.n_layers):
-            e = sparse_matmul(self.adjacency_indices, self.adjacency_values, shape, tables[-1])
-            tables.append(perturb_embeddings(e, eps, self.seed_generator) if eps > 0 else e)
-        return tables
+# %% ../nbs/02_feature_extraction.ipynb #aebd34d5
+@patch
+def propagate_layers(self: LightGCN, eps: float = 0.0) -> list:
+    "The tables $E^{(0)}, \\dots, E^{(K)}$ of all nodes, each step perturbed with SimGCL noise of length `eps` if `eps > 0`."
+    shape = (self.n_users + self.n_items,) * 2
+    tables = [ops.copy(self.embeddings)]
+    for _ in range(self.n_layers):
+        e = sparse_matmul(self.adjacency_indices, self.adjacency_values, shape, tables[-1])
+        tables.append(perturb_embeddings(e, eps, self.seed_generator) if eps > 0 else e)
+    return tables
 
-    def propagate(self, eps: float = 0.0) -> tuple:
-        "The layer-averaged (user table, item table), optionally perturbed with SimGCL noise of length `eps`."
-        tables = self.propagate_layers(eps)
-        mean = ops.mean(ops.stack(tables if self.include_input else tables[1:]), axis=0)
-        return mean[: self.n_users], mean[self.n_users:]
+# %% ../nbs/02_feature_extraction.ipynb #8882aa89
+@patch
+def propagate(self: LightGCN, eps: float = 0.0) -> tuple:
+    "The layer-averaged (user table, item table), optionally perturbed with SimGCL noise of length `eps`."
+    tables = self.propagate_layers(eps)
+    mean = ops.mean(ops.stack(tables if self.include_input else tables[1:]), axis=0)
+    return mean[: self.n_users], mean[self.n_users:]
 
-    def get_config(self) -> dict:
-        return {**super().get_config(), "n_users": self.n_users, "n_items": self.n_items, "dim": self.dim,
-                "n_layers": self.n_layers, "nnz": self.nnz, "include_input": self.include_input, "seed": self.seed}
+# %% ../nbs/02_feature_extraction.ipynb #f25ebe5a
+@patch
+def get_config(self: LightGCN) -> dict:  # noqa: F811
+    return {**super(LightGCN, self).get_config(), "n_users": self.n_users, "n_items": self.n_items, "dim": self.dim,
+            "n_layers": self.n_layers, "nnz": self.nnz, "include_input": self.include_input, "seed": self.seed}
 
+# %% ../nbs/02_feature_extraction.ipynb #460ff454
 @keras.saving.register_keras_serializable(package="contrastrec")
 class LightGCNEncoder(keras.layers.Layer):
     "One side ('user' or 'item') of a `LightGCN`: the propagated embeddings of the given ids."
@@ -298,13 +324,17 @@ class LightGCNEncoder(keras.layers.Layer):
     @property
     def input_keys(self) -> list[str]: return ["id"]
 
-    def call(self, inputs):
-        "Propagated embeddings of `inputs['id']` (or of `inputs`, an id tensor)."
-        ids = inputs["id"] if isinstance(inputs, dict) else inputs
-        return ops.take(self.graph.propagate()[self.side == "item"], ids, axis=0)
+# %% ../nbs/02_feature_extraction.ipynb #8ad1179c
+@patch
+def call(self: LightGCNEncoder, inputs):  # noqa: F811
+    "Propagated embeddings of `inputs['id']` (or of `inputs`, an id tensor)."
+    ids = inputs["id"] if isinstance(inputs, dict) else inputs
+    return ops.take(self.graph.propagate()[self.side == "item"], ids, axis=0)
 
-    def get_config(self) -> dict:
-        return {**super().get_config(), "graph": _serialize(self.graph), "side": self.side}
+# %% ../nbs/02_feature_extraction.ipynb #8ecf052a
+@patch
+def get_config(self: LightGCNEncoder) -> dict:  # noqa: F811
+    return {**super(LightGCNEncoder, self).get_config(), "graph": _serialize(self.graph), "side": self.side}
 
 # %% ../nbs/02_feature_extraction.ipynb #4fe75dc2
 def _embed(tower: Tower, features: dict, batch_size: int | None, training: bool):
@@ -314,7 +344,7 @@ def _embed(tower: Tower, features: dict, batch_size: int | None, training: bool)
     chunks = [tower({k: v[s:s + batch_size] for k, v in features.items()}, training=training) for s in range(0, n, batch_size)]
     return ops.concatenate(chunks, axis=0)
 
-# %% ../nbs/02_feature_extraction.ipynb #8530d6c3
+# %% ../nbs/02_feature_extraction.ipynb #6070fcc1
 @keras.saving.register_keras_serializable(package="contrastrec")
 class TwoTowerModel(keras.Model):
     "A user tower and an item tower; `call` maps `{'user': ..., 'item': ...}` to (user vectors, item vectors)."
@@ -323,31 +353,45 @@ class TwoTowerModel(keras.Model):
         self.user_tower, self.item_tower = _layer(user_tower), _layer(item_tower)
         self.built = True
 
-    def call(self, inputs: dict, training=False):
-        return self.user_tower(inputs["user"], training=training), self.item_tower(inputs["item"], training=training)
+# %% ../nbs/02_feature_extraction.ipynb #b2e81c18
+@patch
+def call(self: TwoTowerModel, inputs: dict, training=False):  # noqa: F811
+    return self.user_tower(inputs["user"], training=training), self.item_tower(inputs["item"], training=training)
 
-    def get_config(self) -> dict:
-        user_tower, item_tower = serialize_together(self.user_tower, self.item_tower)
-        return {**super().get_config(), "user_tower": user_tower, "item_tower": item_tower}
+# %% ../nbs/02_feature_extraction.ipynb #cbe78e9e
+def serialize_together(*layers) -> list:
+    """Configs of layers that may share sublayers. Keras marks a shared layer only from its second serialisation on,
+    after the first copy was taken; a first pass over all of them lets it mark every occurrence, so that loading gives
+    back one object where there was one."""
+    for layer in layers: _serialize(layer)
+    return [_serialize(layer) for layer in layers]
 
-# %% ../nbs/02_feature_extraction.ipynb #1e7bd6ca
+# %% ../nbs/02_feature_extraction.ipynb #a661c94b
+@patch
+def get_config(self: TwoTowerModel) -> dict:  # noqa: F811
+    user_tower, item_tower = serialize_together(self.user_tower, self.item_tower)
+    return {**super(TwoTowerModel, self).get_config(), "user_tower": user_tower, "item_tower": item_tower}
+
+# %% ../nbs/02_feature_extraction.ipynb #f5822a91
 @patch
 def user_vectors(self: TwoTowerModel, features: dict, training: bool = False, batch_size: int | None = None):
     "User vectors [B, dim] of a dictionary of user inputs (`id`, features, `history`), in slices of `batch_size` if given."
     return _embed(self.user_tower, features, batch_size, training)
 
+# %% ../nbs/02_feature_extraction.ipynb #183a6aa6
 @patch
 def item_vectors(self: TwoTowerModel, features: dict, training: bool = False, batch_size: int | None = None):
     "Item vectors [B, dim] of a dictionary of item inputs (e.g. `feature_tables(data, 'item')`)."
     return _embed(self.item_tower, features, batch_size, training)
 
-# %% ../nbs/02_feature_extraction.ipynb #735bf1ea
+# %% ../nbs/02_feature_extraction.ipynb #9844e453
 def pca_2d(vectors: np.ndarray) -> np.ndarray:
     "Coordinates of `vectors` [n, d] on their first two principal components (PCA via the SVD)."
     centred = np.asarray(vectors, dtype="float64") - np.mean(vectors, axis=0)
     _, _, vt = np.linalg.svd(centred, full_matrices=False)
     return centred @ vt[:2].T
 
+# %% ../nbs/02_feature_extraction.ipynb #2339a809
 def first_label(data: EncodedDataset, feature: str, side: str = "item") -> np.ndarray:
     "Each entity's first label of the multi-hot `feature` ('none' if it has none), e.g. an item's main genre."
     specs = {s.name: s for s in (data.item_specs if side == "item" else data.user_specs)}
