@@ -78,7 +78,8 @@ class HistoryEncoder(keras.layers.Layer):
 # %% ../nbs/02_feature_extraction.ipynb #a0cbf698
 @patch
 def call(self: HistoryEncoder, history, training=False):
-    "Pooled history [B, d] of the padded item indices `history` [B, L]; in training, items are dropped at rate `dropout`."
+    """Pooled history [B, d] of the padded item indices `history` [B, L].
+    In training, items are dropped at rate `dropout`."""
     keep = None
     if training and self.dropout > 0:
         keep = keras.random.uniform(ops.shape(history), seed=self.seed_generator) >= self.dropout
@@ -96,12 +97,12 @@ class FeatureEncoder(keras.layers.Layer):
     "Embeds an entity's id and features (and optionally a history) and concatenates them into one vector."
     def __init__(self,
                  specs: Sequence = (),  # feature specs (`data.user_specs`) or their `spec_to_config` dictionaries
-                 id_cardinality: int | None = None,  # number of id indices (OOV included); needed for ids without `id_encoder`
+                 id_cardinality: int | None = None,  # id indices (OOV included); needed for ids without `id_encoder`
                  id_dim: int = 32,  # width of the id embedding
                  feature_dim: int = 16,  # width of each categorical, bucket, multi-hot and text embedding
                  use_ids: bool = True,  # embed the `id` input
                  use_features: bool = True,  # embed the features of `specs`
-                 id_encoder: keras.layers.Layer | dict | None = None,  # embeds ids instead of an own table (shared or graph)
+                 id_encoder: keras.layers.Layer | dict | None = None,  # embeds ids instead of an own table
                  history: HistoryEncoder | dict | None = None,  # pools the `history` input (user side)
                  **kwargs):
         super().__init__(**kwargs)
@@ -109,17 +110,21 @@ class FeatureEncoder(keras.layers.Layer):
         self.id_cardinality, self.id_dim, self.feature_dim = id_cardinality, id_dim, feature_dim
         self.use_ids, self.use_features = use_ids, use_features
         if use_ids and id_encoder is None and id_cardinality is None:
-            raise ValueError("use_ids=True needs id_cardinality (e.g. data.n_items) or an id_encoder; or pass use_ids=False.")
-        own = lambda: keras.layers.Embedding(id_cardinality, id_dim, name="id_embedding")
-        self.id_encoder = _built(own() if id_encoder is None else _layer(id_encoder)) if use_ids else None
+            raise ValueError("use_ids=True needs id_cardinality (e.g. data.n_items) or an id_encoder; "
+                             "or pass use_ids=False.")
+        own_table = use_ids and id_encoder is None
+        if own_table: self.id_encoder = _built(keras.layers.Embedding(id_cardinality, id_dim, name="id_embedding"))
+        else: self.id_encoder = _built(_layer(id_encoder)) if use_ids else None
         self.history = _layer(history)
         active = [spec_from_config(s) for s in self.specs] if use_features else []
         self._embedded = [s for s in active if s.kind != "numeric"]
         self._numeric = [s for s in active if s.kind == "numeric"]
-        self.feature_embeddings = [_built(keras.layers.Embedding(s.cardinality, feature_dim, name=f"{s.name}_embedding"))
-                                   for s in self._embedded]
+        tables = [keras.layers.Embedding(s.cardinality, feature_dim, name=f"{s.name}_embedding")
+                  for s in self._embedded]
+        self.feature_embeddings = [_built(table) for table in tables]
         if self.output_width == 0:
-            raise ValueError("this encoder has no inputs: enable use_ids, give feature specs with use_features, or a history.")
+            raise ValueError("this encoder has no inputs: enable use_ids, give feature specs with use_features, "
+                             "or a history.")
         self.built = True
 
 # %% ../nbs/02_feature_extraction.ipynb #b8106d60
@@ -155,7 +160,8 @@ def call(self: FeatureEncoder, features: dict, training=False):  # noqa: F811
 def get_config(self: FeatureEncoder) -> dict:  # noqa: F811
     return {**super(FeatureEncoder, self).get_config(), "specs": self.specs, "id_cardinality": self.id_cardinality,
             "id_dim": self.id_dim, "feature_dim": self.feature_dim, "use_ids": self.use_ids,
-            "use_features": self.use_features, "id_encoder": _serialize(self.id_encoder), "history": _serialize(self.history)}
+            "use_features": self.use_features, "id_encoder": _serialize(self.id_encoder),
+            "history": _serialize(self.history)}
 
 # %% ../nbs/02_feature_extraction.ipynb #f151b3a1
 _NORMS = {"batch": keras.layers.BatchNormalization, "layer": keras.layers.LayerNormalization}
@@ -166,7 +172,7 @@ class Tower(keras.layers.Layer):
     def __init__(self,
                  encoder: keras.layers.Layer | dict,  # maps the input dictionary to a vector (has `output_width`)
                  hidden_units: Sequence[int] = (),  # widths of the hidden dense layers
-                 output_dim: int | None = None,  # output width: a linear projection to it, unless the encoder already has it and there is no MLP
+                 output_dim: int | None = None,  # output width: a linear projection to it (none if already that wide)
                  activation: str = "relu",  # non-linearity of the hidden layers
                  dropout: float = 0.0,  # dropout rate after each hidden layer
                  norm: str | None = None,  # normalisation of the hidden layers: None, 'batch' or 'layer'
@@ -179,12 +185,15 @@ class Tower(keras.layers.Layer):
         self.hidden_units, self.output_dim, self.activation = [int(u) for u in hidden_units], output_dim, activation
         self.dropout, self.norm, self.normalize, self.seed = _check_rate(dropout, "dropout"), norm, normalize, seed
         widths = [self.encoder.output_width, *self.hidden_units]
-        self.hidden = [_built(keras.layers.Dense(u, name=f"hidden_{i}"), (None, w)) for i, (w, u) in enumerate(zip(widths, self.hidden_units))]
-        self.norms = [_built(_NORMS[norm](name=f"{norm}_norm_{i}"), (None, u)) for i, u in enumerate(self.hidden_units)] if norm else []
+        self.hidden = [_built(keras.layers.Dense(u, name=f"hidden_{i}"), (None, w))
+                       for i, (w, u) in enumerate(zip(widths, self.hidden_units))]
+        self.norms = [_built(_NORMS[norm](name=f"{norm}_norm_{i}"), (None, u))
+                      for i, u in enumerate(self.hidden_units)] if norm else []
         self.activation_fn = keras.activations.get(activation)
         self.drop = keras.layers.Dropout(self.dropout, seed=seed) if self.dropout else None
         project = output_dim is not None and (bool(self.hidden_units) or self.encoder.output_width != output_dim)
-        self.projection = _built(keras.layers.Dense(output_dim, name="projection"), (None, widths[-1])) if project else None
+        projection = keras.layers.Dense(output_dim, name="projection") if project else None
+        self.projection = _built(projection, (None, widths[-1])) if project else None
         self.built = True
 
 # %% ../nbs/02_feature_extraction.ipynb #2c22d094
@@ -220,7 +229,7 @@ def get_config(self: Tower) -> dict:  # noqa: F811
 
 # %% ../nbs/02_feature_extraction.ipynb #e470ff0e
 def graph_adjacency(data: EncodedDataset, parts: Sequence[str] = ("train",)) -> sp.csr_matrix:
-    "Symmetric-normalised adjacency $D^{-1/2} A D^{-1/2}$ of the user–item graph of `parts` (users first, then items)."
+    "Symmetric-normalised adjacency $D^{-1/2} A D^{-1/2}$ of the user–item graph of `parts` (users, then items)."
     r = data.matrix(parts)
     a = sp.bmat([[None, r], [r.T, None]], format="csr")
     degree = np.asarray(a.sum(axis=1)).ravel()
@@ -231,7 +240,7 @@ def graph_adjacency(data: EncodedDataset, parts: Sequence[str] = ("train",)) -> 
 
 # %% ../nbs/02_feature_extraction.ipynb #6f49719b
 def sparse_matmul(indices, values, shape: tuple[int, int], dense):
-    "Product of the sparse matrix with coordinates `indices` [nnz, 2] and `values` [nnz] and a dense matrix (TensorFlow)."
+    "The sparse matrix with coordinates `indices` [nnz, 2] and `values` [nnz] times a dense matrix (TensorFlow)."
     matrix = tf.SparseTensor(tf.cast(indices, tf.int64), values, shape)
     return tf.sparse.sparse_dense_matmul(matrix, dense)
 
@@ -262,16 +271,18 @@ class LightGCN(keras.layers.Layer):
         if adjacency is None and nnz is None:
             raise ValueError("LightGCN needs the graph: pass adjacency=graph_adjacency(data).")
         if adjacency is not None and adjacency.shape != (n_nodes, n_nodes):
-            raise ValueError(f"adjacency is {adjacency.shape} but n_users + n_items = {n_nodes}; build it with graph_adjacency(data).")
+            raise ValueError(f"adjacency is {adjacency.shape} but n_users + n_items = {n_nodes}; "
+                             "build it with graph_adjacency(data).")
         if n_layers < 1: raise ValueError(f"n_layers must be at least 1, not {n_layers}.")
         self.n_users, self.n_items, self.dim, self.n_layers = n_users, n_items, dim, n_layers
         self.include_input, self.seed = include_input, seed
         self.nnz = int(adjacency.nnz if adjacency is not None else nnz)
         self.embeddings = self.add_weight(shape=(n_nodes, dim), initializer=keras.initializers.RandomNormal(stddev=0.1),
                                           name="embeddings")
-        self.adjacency_indices = self.add_weight(shape=(self.nnz, 2), dtype="int32", initializer="zeros", trainable=False,
-                                                 name="adjacency_indices")
-        self.adjacency_values = self.add_weight(shape=(self.nnz,), initializer="zeros", trainable=False, name="adjacency_values")
+        self.adjacency_indices = self.add_weight(shape=(self.nnz, 2), dtype="int32", initializer="zeros",
+                                                 trainable=False, name="adjacency_indices")
+        self.adjacency_values = self.add_weight(shape=(self.nnz,), initializer="zeros", trainable=False,
+                                                name="adjacency_values")
         if adjacency is not None:
             coo = adjacency.tocoo()
             self.adjacency_indices.assign(np.stack([coo.row, coo.col], axis=1).astype("int32"))
@@ -282,7 +293,7 @@ class LightGCN(keras.layers.Layer):
 # %% ../nbs/02_feature_extraction.ipynb #aebd34d5
 @patch
 def propagate_layers(self: LightGCN, eps: float = 0.0) -> list:
-    "The tables $E^{(0)}, \\dots, E^{(K)}$ of all nodes, each step perturbed with SimGCL noise of length `eps` if `eps > 0`."
+    "The tables $E^{(0)}, \\dots, E^{(K)}$ of all nodes, each step moved by SimGCL noise of length `eps`."
     shape = (self.n_users + self.n_items,) * 2
     tables = [ops.copy(self.embeddings)]
     for _ in range(self.n_layers):
@@ -341,7 +352,8 @@ def _embed(tower: Tower, features: dict, batch_size: int | None, training: bool)
     "The tower's vectors of `features`, in slices of `batch_size` rows if given."
     if batch_size is None: return tower(features, training=training)
     n = int(ops.shape(features["id"] if "id" in features else next(iter(features.values())))[0])
-    chunks = [tower({k: v[s:s + batch_size] for k, v in features.items()}, training=training) for s in range(0, n, batch_size)]
+    chunks = [tower({k: v[s:s + batch_size] for k, v in features.items()}, training=training)
+              for s in range(0, n, batch_size)]
     return ops.concatenate(chunks, axis=0)
 
 # %% ../nbs/02_feature_extraction.ipynb #6070fcc1
@@ -375,7 +387,7 @@ def get_config(self: TwoTowerModel) -> dict:  # noqa: F811
 # %% ../nbs/02_feature_extraction.ipynb #f5822a91
 @patch
 def user_vectors(self: TwoTowerModel, features: dict, training: bool = False, batch_size: int | None = None):
-    "User vectors [B, dim] of a dictionary of user inputs (`id`, features, `history`), in slices of `batch_size` if given."
+    "User vectors [B, dim] of a dictionary of user inputs (`id`, features, `history`), in slices of `batch_size`."
     return _embed(self.user_tower, features, batch_size, training)
 
 # %% ../nbs/02_feature_extraction.ipynb #183a6aa6

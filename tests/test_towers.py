@@ -9,9 +9,27 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from keras import ops
 
-from contrastrec.data import encode, feature_tables, from_frames, history_table, pair_dataset, spec_to_config, split_random
-from contrastrec.towers import (FeatureEncoder, HistoryEncoder, LightGCN, LightGCNEncoder, Tower, TwoTowerModel,
-                                first_label, graph_adjacency, pca_2d, pool_embeddings)
+from contrastrec.data import (
+    encode,
+    feature_tables,
+    from_frames,
+    history_table,
+    pair_dataset,
+    spec_to_config,
+    split_random,
+)
+from contrastrec.towers import (
+    FeatureEncoder,
+    HistoryEncoder,
+    LightGCN,
+    LightGCNEncoder,
+    Tower,
+    TwoTowerModel,
+    first_label,
+    graph_adjacency,
+    pca_2d,
+    pool_embeddings,
+)
 
 GENRES = ["action", "comedy", "drama", "horror"]
 WORDS = ["the", "big", "night", "day", "love", "war", "star", "dark"]
@@ -26,7 +44,8 @@ def data():
     users = pd.DataFrame({"user_id": range(1, n_users + 1), "age": rng.integers(15, 70, n_users),
                           "job": rng.choice(["a", "b", "c"], n_users)})
     items = pd.DataFrame({"item_id": range(1, n_items + 1), "year": rng.integers(1950, 2000, n_items).astype(float),
-                          "genres": [list(rng.choice(GENRES, rng.integers(0, 3), replace=False)) for _ in range(n_items)],
+                          "genres": [list(rng.choice(GENRES, rng.integers(0, 3), replace=False))
+                                     for _ in range(n_items)],
                           "title": [" ".join(rng.choice(WORDS, 3)) for _ in range(n_items)]})
     rec = from_frames(inter, users, items)
     return encode(split_random(rec.interactions, seed=0), rec.users, rec.items,
@@ -69,7 +88,8 @@ def test_history_dropout_keeps_a_renormalised_subset(data):
         kept += (on > 0).sum()
     assert abs(1 - kept / (hist > 0).sum() - 0.4) < 0.08
     plain = HistoryEncoder(onehot)
-    assert np.allclose(plain(hist, training=True), plain(hist)) and np.allclose(plain(hist), numpy_mean(np.eye(data.n_items), hist, hist > 0))
+    assert np.allclose(plain(hist, training=True), plain(hist))
+    assert np.allclose(plain(hist), numpy_mean(np.eye(data.n_items), hist, hist > 0))
 
 
 @pytest.mark.parametrize("use_ids,use_features", [(True, True), (True, False), (False, True)])
@@ -88,7 +108,8 @@ def test_tower_is_dense_relu_and_normalises(data):
     items = feature_tables(data, "item")
     tower = Tower(enc, hidden_units=[16])
     layer = tower.hidden[0]
-    assert np.allclose(tower(items), np.maximum(ops.convert_to_numpy(enc(items)) @ layer.kernel.numpy() + layer.bias.numpy(), 0), atol=1e-6)
+    expected = np.maximum(ops.convert_to_numpy(enc(items)) @ layer.kernel.numpy() + layer.bias.numpy(), 0)
+    assert np.allclose(tower(items), expected, atol=1e-6)
     deep = Tower(enc, [16, 8], output_dim=5, norm="batch", dropout=0.5, normalize=True)
     assert deep.output_width == 5 and np.allclose(np.linalg.norm(deep(items), axis=1), 1, atol=1e-5)
     with pytest.raises(ValueError, match="norm"): Tower(enc, norm="group")
@@ -137,28 +158,32 @@ def two_towers(user_encoder, item_encoder, **head) -> TwoTowerModel:
 
 
 def ids_and_features_mlp(data):
-    return two_towers(FeatureEncoder(data.user_specs, data.n_users, 8), FeatureEncoder(data.item_specs, data.n_items, 8),
+    return two_towers(FeatureEncoder(data.user_specs, data.n_users, 8),
+                      FeatureEncoder(data.item_specs, data.n_items, 8),
                       hidden_units=[16], norm="batch", dropout=0.2, seed=1)
 
 
 def shared_history(data):
     table = keras.layers.Embedding(data.n_items, 8, name="item_ids")
-    return two_towers(FeatureEncoder(use_ids=False, history=HistoryEncoder(table, 0.5, seed=1)), FeatureEncoder(id_encoder=table))
+    return two_towers(FeatureEncoder(use_ids=False, history=HistoryEncoder(table, 0.5, seed=1)),
+                      FeatureEncoder(id_encoder=table))
 
 
 def history_and_features(data):
     history = HistoryEncoder(keras.layers.Embedding(data.n_items, 8, name="history_table"), 0.3, seed=1)
-    return two_towers(FeatureEncoder(data.user_specs, use_ids=False, history=history), FeatureEncoder(data.item_specs, data.n_items, 8),
+    return two_towers(FeatureEncoder(data.user_specs, use_ids=False, history=history),
+                      FeatureEncoder(data.item_specs, data.n_items, 8),
                       norm="layer", hidden_units=[8])
 
 
 def graph(data):
     gcn = LightGCN(data.n_users, data.n_items, 8, 2, graph_adjacency(data), include_input=False, seed=1)
-    return two_towers(FeatureEncoder(id_encoder=LightGCNEncoder(gcn, "user")), FeatureEncoder(id_encoder=LightGCNEncoder(gcn, "item")))
+    return two_towers(FeatureEncoder(id_encoder=LightGCNEncoder(gcn, "user")),
+                      FeatureEncoder(id_encoder=LightGCNEncoder(gcn, "item")))
 
 
-CONFIGS = {"id+features, MLP": ids_and_features_mlp, "shared history": shared_history, "history + features": history_and_features,
-           "graph": graph}
+CONFIGS = {"id+features, MLP": ids_and_features_mlp, "shared history": shared_history,
+           "history + features": history_and_features, "graph": graph}
 
 
 @pytest.mark.parametrize("name", CONFIGS)
@@ -172,7 +197,8 @@ def test_save_and_load_give_identical_vectors(data, tmp_path, name):
     assert np.array_equal(loaded.user_vectors(users), model.user_vectors(users))
     assert np.array_equal(loaded.item_vectors(items), model.item_vectors(items))
     assert [w.path for w in loaded.weights] == [w.path for w in model.weights]
-    if name == "shared history": assert loaded.user_tower.encoder.history.embedding is loaded.item_tower.encoder.id_encoder
+    user_encoder, item_encoder = loaded.user_tower.encoder, loaded.item_tower.encoder
+    if name == "shared history": assert user_encoder.history.embedding is item_encoder.id_encoder
     if name == "graph": assert loaded.user_tower.encoder.id_encoder.graph is loaded.item_tower.encoder.id_encoder.graph
     u, i = model({"user": {k: v[:5] for k, v in users.items()}, "item": {k: v[:5] for k, v in items.items()}})
     assert u.shape == i.shape == (5, 8)
@@ -189,7 +215,8 @@ def test_encoder_errors(data):
     with pytest.raises(ValueError, match="id_cardinality"): FeatureEncoder(data.item_specs)
     with pytest.raises(ValueError, match="graph"): LightGCN(data.n_users, data.n_items, 8, 2)
     with pytest.raises(ValueError, match="history"): shared_history(data).user_vectors(feature_tables(data, "user"))
-    with pytest.raises(ValueError, match="dropout"): HistoryEncoder(keras.layers.Embedding(data.n_items, 8), dropout=1.0)
+    with pytest.raises(ValueError, match="dropout"):
+        HistoryEncoder(keras.layers.Embedding(data.n_items, 8), dropout=1.0)
 
 
 @keras.saving.register_keras_serializable(package="test_towers")
@@ -202,7 +229,8 @@ class InBatchSoftmaxModel(TwoTowerModel):
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         u, i = y_pred
         logits = ops.matmul(u, ops.transpose(i)) / self.temperature
-        return ops.mean(keras.losses.sparse_categorical_crossentropy(ops.arange(ops.shape(u)[0]), logits, from_logits=True))
+        labels = ops.arange(ops.shape(u)[0])
+        return ops.mean(keras.losses.sparse_categorical_crossentropy(labels, logits, from_logits=True))
 
     def get_config(self): return {**super().get_config(), "temperature": self.temperature}
 
