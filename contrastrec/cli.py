@@ -60,6 +60,7 @@ def read_config(source: str | None):
 def describe_config() -> str:
     "Every `TrainConfig` field, its default and the comment that documents it, one line each."
     from fastcore.docments import docments
+
     from contrastrec.training import TrainConfig
     rows = [(f"{name} = {json.dumps(doc['default'])}", doc["docment"])
             for name, doc in docments(TrainConfig, full=True).items() if name != "return"]
@@ -78,19 +79,24 @@ def _side_table(side: str, path: str | None):
     from contrastrec.data import read_table
     if path is None: return None
     table = read_table(path)
-    if f"{side}_id" not in table.columns: raise ValueError(f"{path} needs a {side}_id column; it has {list(table.columns)}.")
+    if f"{side}_id" not in table.columns:
+        raise ValueError(f"{path} needs a {side}_id column; it has {list(table.columns)}.")
     return table.set_index(f"{side}_id")
 
 # %% ../nbs/08_cli.ipynb #eff698cb
 def side_tables(args: argparse.Namespace) -> tuple:
-    "(users, items, user kinds, item kinds) from `--features movielens-100k` or `--users` / `--items` (all None without)."
+    """(users, items, user kinds, item kinds) from `--features movielens-100k` or `--users` / `--items`.
+    All four are None without these options."""
     from contrastrec.data import MOVIELENS_ITEM_FEATURES, MOVIELENS_USER_FEATURES, load_movielens_100k
-    if args.features and (args.users or args.items): raise ValueError("use either --features or --users/--items, not both.")
+    if args.features and (args.users or args.items):
+        raise ValueError("use either --features or --users/--items, not both.")
     if args.features == "movielens-100k":
         ml = load_movielens_100k(args.data)
         return ml.users, ml.items, MOVIELENS_USER_FEATURES, MOVIELENS_ITEM_FEATURES
     users, items = _side_table("user", args.users), _side_table("item", args.items)
-    return users, items, None if users is None else feature_kinds(users), None if items is None else feature_kinds(items)
+    user_kinds = None if users is None else feature_kinds(users)
+    item_kinds = None if items is None else feature_kinds(items)
+    return users, items, user_kinds, item_kinds
 
 # %% ../nbs/08_cli.ipynb #5ace5ea8
 def parse_ids(values: list[str], known) -> list:
@@ -128,11 +134,13 @@ def _best_epoch(rec, monitor: str) -> int | None:
 
 # %% ../nbs/08_cli.ipynb #f4069452
 def _fit_on_split(parts, sides: tuple, config, refit: bool):
-    "A `Recommender` fitted on `parts` (`sides`: `side_tables`), early-stopped on valid; with `refit`, refitted on train + valid."
+    """A `Recommender` fitted on `parts` (`sides`: `side_tables`), early-stopped on valid.
+    With `refit`, it is then refitted on train + valid."""
     from contrastrec.data import encode
     from contrastrec.recommend import Recommender
     data = encode(parts, *sides)
-    print(f"training on {len(parts.train):,} interactions of {data.n_users - 1:,} users and {data.n_items - 1:,} items ...")
+    print(f"training on {len(parts.train):,} interactions of {data.n_users - 1:,} users "
+          f"and {data.n_items - 1:,} items ...")
     rec = Recommender.fit(data, config)
     best = _best_epoch(rec, config.monitor)
     if not refit: return rec
@@ -150,8 +158,9 @@ def train(args: argparse.Namespace) -> None:
     rec.save(args.out)
     print(f"saved to {args.out}")
     if args.interactions:
-        save_split(parts, Path(args.out) / "split")
-        print(f"the split is in {Path(args.out) / 'split'}; evaluate with --test {Path(args.out) / 'split' / 'test.tsv'}")
+        folder = Path(args.out) / "split"
+        save_split(parts, folder)
+        print(f"the split is in {folder}; evaluate with --test {folder / 'test.tsv'}")
 
 # %% ../nbs/08_cli.ipynb #a320571f
 def _given_users(args: argparse.Namespace) -> list[str] | None:
@@ -166,7 +175,8 @@ def _given_users(args: argparse.Namespace) -> list[str] | None:
 
 # %% ../nbs/08_cli.ipynb #56ac4d93
 def _short_lists_note(recs, asked: int, k: int, n_items: int) -> str | None:
-    "A note when some of the `asked` users got fewer than `k` recommendations out of the `n_items` (None when all got `k`)."
+    """A note when some of the `asked` users got fewer than `k` recommendations out of the `n_items`.
+    None when all got `k`."""
     if short := asked - int((recs.groupby("user_id").size() == k).sum()):
         return (f"note: {short:,} of {asked:,} users have fewer than {k} unseen items among the catalogue's "
                 f"{n_items:,}, so their lists are shorter than --k.")
@@ -188,7 +198,8 @@ def recommend(args: argparse.Namespace) -> None:
 
 # %% ../nbs/08_cli.ipynb #1ad40e97
 def evaluate(args: argparse.Namespace) -> None:
-    "Print the evaluation chapter's test metrics as JSON: train + valid items excluded and read as history, unknown test items count as misses."
+    """Print the evaluation chapter's test metrics as JSON.
+    Train + valid items are excluded and read as history; unknown test items count as misses."""
     from contrastrec.data import from_frames
     from contrastrec.evaluation import ALL_METRICS
     from contrastrec.recommend import Recommender
@@ -222,7 +233,8 @@ def _versus_most_popular(rec, test, ks) -> dict[str, dict[str, float]]:
 def _example_lines(rec, titles, n_users: int = 3, k: int = 5) -> list[str]:
     "'user <id>: <title>; …' for the top `k` of the first `n_users` users; `titles` maps an item id to its title."
     recs = rec.recommend(rec.user_ids[:n_users], k=k)
-    return [f"user {user}: " + "; ".join(titles[i] for i in group.item_id) for user, group in recs.groupby("user_id", sort=False)]
+    groups = recs.groupby("user_id", sort=False)
+    return [f"user {user}: " + "; ".join(titles[i] for i in group.item_id) for user, group in groups]
 
 # %% ../nbs/08_cli.ipynb #56613a52
 def demo(args: argparse.Namespace) -> None:
@@ -233,12 +245,14 @@ def demo(args: argparse.Namespace) -> None:
     parts = split_random(ml.interactions, seed=0)
     print(f"MovieLens-100K: {ml.summary().splitlines()[0]}\nsplit per user 80/10/10 (seed 0): {parts.sizes()}")
     config = _demo_config(args)
-    print(f"training the default model (dim {config.dim}, up to {config.epochs} epochs, patience {config.patience}) ...")
+    print(f"training the default model (dim {config.dim}, up to {config.epochs} epochs, "
+          f"patience {config.patience}) ...")
     start = time.perf_counter()
     rec = Recommender.fit(encode(parts), config)
     ks = (10, 20)
     rows = _versus_most_popular(rec, parts.test, ks)
-    print(f"trained in {time.perf_counter() - start:.0f} s\n\ntest, {parts.test.user_id.nunique()} users, seen items excluded:")
+    print(f"trained in {time.perf_counter() - start:.0f} s\n\n"
+          f"test, {parts.test.user_id.nunique()} users, seen items excluded:")
     print(_metrics_table(rows, ks))
     for line in _example_lines(rec, ml.items.title): print(f"\n{line}")
 
@@ -265,16 +279,20 @@ def _add_log_options(s: argparse.ArgumentParser) -> None:
     "Options of a single interactions file and of how it is split."
     s.add_argument("--split-mode", choices=["random", "leave-last", "temporal"], default="random",
                    help="per user at random (default), each user's last interactions, or one global cut-off in time")
-    s.add_argument("--valid", type=float, default=0.1, help="random / temporal: fraction of validation interactions (default 0.1)")
-    s.add_argument("--test", type=float, default=0.1, help="random / temporal: fraction of test interactions (default 0.1)")
-    s.add_argument("--last", type=int, default=1, help="leave-last: each user's last N are test, the N before them valid (default 1)")
+    s.add_argument("--valid", type=float, default=0.1,
+                   help="random / temporal: fraction of validation interactions (default 0.1)")
+    s.add_argument("--test", type=float, default=0.1,
+                   help="random / temporal: fraction of test interactions (default 0.1)")
+    s.add_argument("--last", type=int, default=1,
+                   help="leave-last: each user's last N are test, the N before them valid (default 1)")
     s.add_argument("--seed", type=int, default=0, help="random: seed of the shuffle (default 0)")
     _add_duplicates(s)
 
 # %% ../nbs/08_cli.ipynb #728af153
 def _add_data_option(s: argparse.ArgumentParser, use: str = "") -> None:
     "`--data`: the MovieLens-100K folder or zip; `use` ends its help with what the option serves."
-    s.add_argument("--data", default=None, help="ml-100k folder or zip (default: $CONTRASTREC_DATA, the cache, or a download)" + use)
+    s.add_argument("--data", default=None,
+                   help="ml-100k folder or zip (default: $CONTRASTREC_DATA, the cache, or a download)" + use)
 
 # %% ../nbs/08_cli.ipynb #2d63e91c
 def _add_feature_options(s: argparse.ArgumentParser) -> None:
@@ -293,7 +311,8 @@ def _add_model_option(s: argparse.ArgumentParser) -> None:
 def _add_split_parser(sub) -> None:
     "`contrastrec split`: one interactions file in, a split folder out."
     s = sub.add_parser("split", help="split one interactions file into a split folder")
-    s.add_argument("--interactions", required=True, help="interactions file (.csv or .tsv, with user_id and item_id columns)")
+    s.add_argument("--interactions", required=True,
+                   help="interactions file (.csv or .tsv, with user_id and item_id columns)")
     _add_log_options(s)
     s.add_argument("--out", required=True, help="split folder to write (must not exist yet)")
 
@@ -302,13 +321,16 @@ def _add_train_parser(sub) -> None:
     "`contrastrec train`: a split folder or one interactions file in, a model folder out."
     s = sub.add_parser("train", help="train on a split folder or an interactions file and save a model folder")
     source = s.add_mutually_exclusive_group(required=True)
-    source.add_argument("--split", help="split folder: train and valid files, optional test (.tsv or .csv, with a header)")
-    source.add_argument("--interactions", help="one interactions file to split first (options below; kept in OUT/split)")
+    source.add_argument("--split",
+                        help="split folder: train and valid files, optional test (.tsv or .csv, with a header)")
+    source.add_argument("--interactions",
+                        help="one interactions file to split first (options below; kept in OUT/split)")
     _add_log_options(s)
     _add_feature_options(s)
     s.add_argument("--config", help="training settings: a JSON file, or inline JSON such as '{\"epochs\": 30}'; "
                                     "`contrastrec config` lists every field with its default and meaning")
-    s.add_argument("--refit", action="store_true", help="then retrain on train + valid for the epoch count valid selected")
+    s.add_argument("--refit", action="store_true",
+                   help="then retrain on train + valid for the epoch count valid selected")
     s.add_argument("--out", required=True, help="model folder to write (a new folder, or an earlier model to replace)")
 
 # %% ../nbs/08_cli.ipynb #1d283564
@@ -349,21 +371,24 @@ def _add_config_parser(sub) -> None:
 # %% ../nbs/08_cli.ipynb #aab5ebfb
 def build_parser() -> argparse.ArgumentParser:
     "The `contrastrec` argument parser."
-    p = _Parser(prog="contrastrec", description="Contrastive two-tower recommenders: split logs, train, recommend, evaluate.")
+    p = _Parser(prog="contrastrec",
+                description="Contrastive two-tower recommenders: split logs, train, recommend, evaluate.")
     p.add_argument("--version", action="version", version=f"contrastrec {__version__}")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    for add in (_add_split_parser, _add_train_parser, _add_recommend_parser, _add_evaluate_parser, _add_demo_parser, _add_config_parser):
+    for add in (_add_split_parser, _add_train_parser, _add_recommend_parser, _add_evaluate_parser, _add_demo_parser,
+                _add_config_parser):
         add(sub)
     return p
 
 # %% ../nbs/08_cli.ipynb #22b1ffea
-COMMANDS = {"split": split, "train": train, "recommend": recommend, "evaluate": evaluate, "demo": demo, "config": config}
+COMMANDS = {"split": split, "train": train, "recommend": recommend, "evaluate": evaluate, "demo": demo,
+            "config": config}
 
 # %% ../nbs/08_cli.ipynb #22385630
 def _run_command(args: argparse.Namespace) -> int:
     "Run `args.command`; warnings become one-line notes, expected failures one error line and status 2."
     from contrastrec.data import DataUnavailableError
-    note = lambda message, *_, **__: print(f"contrastrec {args.command}: note: {message}", file=sys.stderr)
+    def note(message, *_, **__): print(f"contrastrec {args.command}: note: {message}", file=sys.stderr)
     try:
         with warnings.catch_warnings():
             warnings.showwarning = note

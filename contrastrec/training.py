@@ -12,17 +12,20 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Callable, Sequence
 
+import keras
 import numpy as np
 import tensorflow as tf
-import keras
 from fastcore.basics import patch
 from keras import ops
 
 from .data import EncodedDataset, feature_tables, history_table, item_frequencies, pair_dataset, user_dataset
 from .evaluation import KNOWN_PARTS, Evaluator
-from .towers import (FeatureEncoder, HistoryEncoder, LightGCN, LightGCNEncoder, Tower, TwoTowerModel,
-                               graph_adjacency, serialize_together)
 from .losses import full_softmax_loss, in_batch_softmax_loss, info_nce_views, mixture_logq
+from .towers import FeatureEncoder, HistoryEncoder, LightGCN, LightGCNEncoder, Tower, TwoTowerModel
+
+# ruff would join these two imports into one wrapped over several lines, which nbdev_export does not make relative
+# isort: split
+from .towers import graph_adjacency, serialize_together
 
 # %% auto #0
 __all__ = ['TrainConfig', 'Task', 'drop_target_from_history', 'gather_rows', 'FullSoftmax', 'InBatchSoftmax', 'UserViews',
@@ -32,23 +35,29 @@ __all__ = ['TrainConfig', 'Task', 'drop_target_from_history', 'gather_rows', 'Fu
 
 # %% ../nbs/05_training.ipynb #6a2120d2
 def _same_kind(value, default) -> bool:
-    "Does a JSON value have the kind of a field's default? An int is a valid float; a bool is not a number."
-    if isinstance(default, bool) or isinstance(value, bool): return isinstance(value, bool) and isinstance(default, bool)
+    """Does a JSON value have the kind of a field's default?
+    An int is a valid float; a bool is not a number."""
+    if isinstance(default, bool) or isinstance(value, bool):
+        return isinstance(value, bool) and isinstance(default, bool)
     if isinstance(default, float): return isinstance(value, (int, float))
     if isinstance(default, tuple): return isinstance(value, (list, tuple))
     return isinstance(value, type(default))
 
 # %% ../nbs/05_training.ipynb #8e9e0adf
-_CHOICES = {"objective": ("full_softmax", "in_batch"), "positive_weighting": ("sum", "mean"), "lr_schedule": ("constant", "cosine")}
+_CHOICES = {"objective": ("full_softmax", "in_batch"), "positive_weighting": ("sum", "mean"),
+            "lr_schedule": ("constant", "cosine")}
 
 def _check_train_config(c) -> None:
     "Raise a `ValueError` naming the setting to change if the configuration `c` cannot be built."
     for name, allowed in _CHOICES.items():
-        if getattr(c, name) not in allowed: raise ValueError(f"{name} must be one of {allowed}, not {getattr(c, name)!r}.")
+        if getattr(c, name) not in allowed:
+            raise ValueError(f"{name} must be one of {allowed}, not {getattr(c, name)!r}.")
     if c.temperature <= 0 or c.ssl_temperature <= 0: raise ValueError("temperatures must be positive.")
     if not 0 <= c.history_dropout < 1: raise ValueError(f"history_dropout must be in [0, 1), not {c.history_dropout}.")
-    if not (c.user_history or c.user_ids or c.user_features): raise ValueError("the user tower needs an input: enable user_history, user_ids or user_features.")
-    if not (c.item_ids or c.item_features): raise ValueError("the item tower needs an input: enable item_ids or item_features.")
+    if not (c.user_history or c.user_ids or c.user_features):
+        raise ValueError("the user tower needs an input: enable user_history, user_ids or user_features.")
+    if not (c.item_ids or c.item_features):
+        raise ValueError("the item tower needs an input: enable item_ids or item_features.")
     if c.share_item_embeddings and not (c.user_history and c.item_ids and not c.graph_layers):
         raise ValueError("share_item_embeddings needs user_history=True, item_ids=True and graph_layers=0.")
 
@@ -72,7 +81,7 @@ class TrainConfig:
     logq: bool = True  # in_batch: logQ correction of the sampled softmax
     extra_negatives: int = 0  # in_batch: uniform negatives shared by the batch
     symmetric: bool = False  # in_batch: add the item→user direction
-    ssl_weight: float = 0.0  # weight λ of the self-supervised view loss (SimGCL with a graph, two dropout views without)
+    ssl_weight: float = 0.0  # weight λ of the self-supervised view loss (SimGCL on a graph, else two dropout views)
     ssl_temperature: float = 0.2  # temperature of the view loss
     ssl_noise: float = 0.1  # SimGCL noise radius ε (graph encoder)
     learning_rate: float = 1e-3  # Adam(W) learning rate
@@ -98,17 +107,20 @@ def to_dict(self: TrainConfig) -> dict:
 # %% ../nbs/05_training.ipynb #f1a33869
 @patch(cls_method=True)
 def from_dict(cls: TrainConfig, d: dict) -> TrainConfig:
-    "A config from a dict (e.g. read from JSON); unknown keys and values of the wrong type are errors that name them."
+    """A config from a dict (e.g. read from JSON).
+    Unknown keys and values of the wrong type are errors that name them."""
     known = {f.name: f.default for f in fields(cls)}
     if unknown := set(d) - set(known): raise ValueError(f"unknown TrainConfig keys {sorted(unknown)}.")
     if wrong := [k for k, v in d.items() if not _same_kind(v, known[k])]:
-        raise ValueError("TrainConfig " + "; ".join(f"{k} must be {type(known[k]).__name__}, not {d[k]!r}" for k in wrong) + ".")
+        problems = "; ".join(f"{k} must be {type(known[k]).__name__}, not {d[k]!r}" for k in wrong)
+        raise ValueError(f"TrainConfig {problems}.")
     return cls(**d)
 
 # %% ../nbs/05_training.ipynb #85ad0f25
 @keras.saving.register_keras_serializable(package="contrastrec")
 class Task(keras.layers.Layer):
-    "An objective: `embed` runs the towers on a batch, `loss` turns their output into a scalar; `batches` names the pipeline."
+    """An objective: `embed` runs the towers on a batch, `loss` turns their output into a scalar.
+    `batches` names the input pipeline the task trains on."""
     batches = "users"  # 'users' (one example per user, with its positives) or 'pairs' (one per interaction)
 
     def __init__(self, weight: float = 1.0, **kwargs):
@@ -116,7 +128,8 @@ class Task(keras.layers.Layer):
         self.weight = float(weight)
         self.built = True
 
-    def adapt(self, data: EncodedDataset) -> None: "Read what the task needs from the training data (nothing by default)."
+    def adapt(self, data: EncodedDataset) -> None:
+        "Read what the task needs from the training data (nothing by default)."
     def embed(self, model, batch: dict, training: bool = False): raise NotImplementedError
     def loss(self, batch: dict, outputs): raise NotImplementedError
 
@@ -176,7 +189,8 @@ def loss(self: FullSoftmax, batch: dict, outputs):
 @patch
 def get_config(self: FullSoftmax) -> dict:  # noqa: F811
     "The task's config plus the temperature and the positive weighting."
-    return {**super(FullSoftmax, self).get_config(), "temperature": self.temperature, "positive_weighting": self.positive_weighting}
+    return {**super(FullSoftmax, self).get_config(), "temperature": self.temperature,
+            "positive_weighting": self.positive_weighting}
 
 # %% ../nbs/05_training.ipynb #e6e16547
 @keras.saving.register_keras_serializable(package="contrastrec")
@@ -187,7 +201,8 @@ class InBatchSoftmax(Task):
     def __init__(self, temperature: float = 0.2, logq: bool = True, extra_negatives: int = 0, symmetric: bool = False,
                  seed: int | None = None, **kwargs):
         super().__init__(**kwargs)
-        self.temperature, self.logq, self.extra_negatives, self.symmetric, self.seed = temperature, logq, int(extra_negatives), symmetric, seed
+        self.temperature, self.logq, self.symmetric, self.seed = temperature, logq, symmetric, seed
+        self.extra_negatives = int(extra_negatives)
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.item_logq = self.catalogue = None
 
@@ -208,12 +223,14 @@ def get_config(self: InBatchSoftmax) -> dict:  # noqa: F811
 # %% ../nbs/05_training.ipynb #10eddf7a
 @patch
 def embed(self: InBatchSoftmax, model, batch: dict, training: bool = False):  # noqa: F811
-    "The batch's user vectors (each without its target in its history) and item vectors; with extra negatives, theirs and their ids."
+    """The batch's user vectors (each without its target in its history) and item vectors.
+    With extra negatives, also their vectors and their ids."""
     ids = batch["item"]["id"]
     users = model.user_tower(drop_target_from_history(batch["user"], ids), training=training)
     items = model.item_tower(batch["item"], training=training)
     if not self.extra_negatives: return users, items
-    extra_ids = keras.random.randint((self.extra_negatives,), 1, ops.shape(self.item_logq)[0], seed=self.seed_generator, dtype="int32")
+    n_items = ops.shape(self.item_logq)[0]
+    extra_ids = keras.random.randint((self.extra_negatives,), 1, n_items, seed=self.seed_generator, dtype="int32")
     return users, items, model.item_tower(gather_rows(self.catalogue, extra_ids), training=training), extra_ids
 
 # %% ../nbs/05_training.ipynb #670b2ee9
@@ -235,7 +252,9 @@ def loss(self: InBatchSoftmax, batch: dict, outputs):  # noqa: F811
     if not self.logq: logq = extra_logq = None
     elif extra: logq, extra_logq = self.mixed_logq(ids, extra_ids)
     else: logq, extra_logq = ops.take(self.item_logq, ids), None
-    return ops.mean(in_batch_softmax_loss(users, items, self.temperature, logq, ids, extra_vectors, extra_logq, extra_ids, self.symmetric))
+    loss = in_batch_softmax_loss(users, items, self.temperature, logq, ids, extra_vectors, extra_logq, extra_ids,
+                                 self.symmetric)
+    return ops.mean(loss)
 
 # %% ../nbs/05_training.ipynb #e80df6fd
 @keras.saving.register_keras_serializable(package="contrastrec")
@@ -271,7 +290,8 @@ def _views_loss(view_a, view_b, ids, temperature: float):
 # %% ../nbs/05_training.ipynb #e898639d
 @keras.saving.register_keras_serializable(package="contrastrec")
 class GraphViews(Task):
-    "SimGCL: two propagations of the graph perturbed by noise of length `noise`; batch users (and items) contrasted across them."
+    """SimGCL: two propagations of the graph perturbed by noise of length `noise`.
+    The batch's users (and items) are contrasted across the two."""
     def __init__(self, graph: LightGCN | dict, temperature: float = 0.2, noise: float = 0.1, **kwargs):
         super().__init__(**kwargs)
         self.graph = keras.saving.deserialize_keras_object(graph) if isinstance(graph, dict) else graph
@@ -305,7 +325,7 @@ class ContrastiveModel(TwoTowerModel):
     def __init__(self, user_tower: Tower | dict, item_tower: Tower | dict, task: Task | dict,
                  auxiliary_tasks: Sequence[Task | dict] = (), **kwargs):
         super().__init__(user_tower, item_tower, **kwargs)
-        load = lambda t: keras.saving.deserialize_keras_object(t) if isinstance(t, dict) else t
+        def load(t): return keras.saving.deserialize_keras_object(t) if isinstance(t, dict) else t
         self.task, self.auxiliary_tasks = load(task), [load(t) for t in auxiliary_tasks]
 
 # %% ../nbs/05_training.ipynb #efc1b204
@@ -332,16 +352,18 @@ def compute_loss(self: ContrastiveModel, x=None, y=None, y_pred=None, sample_wei
 @patch
 def get_config(self: ContrastiveModel) -> dict:  # noqa: F811
     "The two towers' and the tasks' configs, shared layers serialised once."
-    user_tower, item_tower, task, *auxiliary = serialize_together(self.user_tower, self.item_tower, self.task, *self.auxiliary_tasks)
-    return {**super(ContrastiveModel, self).get_config(), "user_tower": user_tower, "item_tower": item_tower, "task": task,
-            "auxiliary_tasks": auxiliary}
+    user_tower, item_tower, task, *auxiliary = serialize_together(self.user_tower, self.item_tower, self.task,
+                                                                  *self.auxiliary_tasks)
+    return {**super(ContrastiveModel, self).get_config(), "user_tower": user_tower, "item_tower": item_tower,
+            "task": task, "auxiliary_tasks": auxiliary}
 
 # %% ../nbs/05_training.ipynb #43ad9609
 def _graph_from_config(c: TrainConfig, data: EncodedDataset) -> LightGCN | None:
-    "The LightGCN over the train graph if `graph_layers` > 0 (without E⁽⁰⁾ in its average when SimGCL's views are on), else None."
+    """The LightGCN over the train graph if `graph_layers` > 0, else None.
+    Its average leaves out E⁽⁰⁾ when SimGCL's views are on."""
     if not c.graph_layers: return None
-    return LightGCN(data.n_users, data.n_items, c.dim, c.graph_layers, graph_adjacency(data), include_input=not c.ssl_weight,
-                    seed=c.seed, name="lightgcn")
+    return LightGCN(data.n_users, data.n_items, c.dim, c.graph_layers, graph_adjacency(data),
+                    include_input=not c.ssl_weight, seed=c.seed, name="lightgcn")
 
 # %% ../nbs/05_training.ipynb #7cb2f555
 def _item_ids_from_config(c: TrainConfig, data: EncodedDataset, graph: LightGCN | None):
@@ -353,7 +375,8 @@ def _item_ids_from_config(c: TrainConfig, data: EncodedDataset, graph: LightGCN 
 def _history_from_config(c: TrainConfig, data: EncodedDataset, item_ids):
     "The history encoder (its own table, or the item id table `item_ids` if shared), or None without `user_history`."
     if not c.user_history: return None
-    table = item_ids if c.share_item_embeddings else keras.layers.Embedding(data.n_items, c.dim, name="history_embedding")
+    if c.share_item_embeddings: table = item_ids
+    else: table = keras.layers.Embedding(data.n_items, c.dim, name="history_embedding")
     return HistoryEncoder(table, c.history_dropout, seed=c.seed, name="history")
 
 # %% ../nbs/05_training.ipynb #8ea95e9d
@@ -362,18 +385,20 @@ def _towers_from_config(c: TrainConfig, data: EncodedDataset) -> tuple[Tower, To
     graph = _graph_from_config(c, data)
     item_ids = _item_ids_from_config(c, data, graph)
     history = _history_from_config(c, data, item_ids)
-    user_encoder = FeatureEncoder(data.user_specs, data.n_users, c.dim, use_ids=c.user_ids, use_features=c.user_features,
-                                  id_encoder=LightGCNEncoder(graph, "user", name="user_graph") if graph else None, history=history,
+    user_ids = LightGCNEncoder(graph, "user", name="user_graph") if graph else None
+    user_encoder = FeatureEncoder(data.user_specs, data.n_users, c.dim, use_ids=c.user_ids,
+                                  use_features=c.user_features, id_encoder=user_ids, history=history,
                                   name="user_encoder")
-    item_encoder = FeatureEncoder(data.item_specs, data.n_items, c.dim, use_ids=c.item_ids, use_features=c.item_features,
-                                  id_encoder=item_ids, name="item_encoder")
+    item_encoder = FeatureEncoder(data.item_specs, data.n_items, c.dim, use_ids=c.item_ids,
+                                  use_features=c.item_features, id_encoder=item_ids, name="item_encoder")
     towers = [Tower(encoder, c.hidden_units, c.dim, normalize=True, seed=c.seed, name=name)
               for encoder, name in ((user_encoder, "user_tower"), (item_encoder, "item_tower"))]
     return *towers, graph
 
 # %% ../nbs/05_training.ipynb #b0f457df
 def _tasks_from_config(c: TrainConfig, graph: LightGCN | None) -> tuple[Task, list[Task]]:
-    "The objective of a configuration, and its view task if `ssl_weight` > 0 (SimGCL on a graph, dropout views without)."
+    """The objective of a configuration, and its view task if `ssl_weight` > 0.
+    The views are SimGCL's on a graph, else two dropout passes of the user tower."""
     task = (FullSoftmax(c.temperature, c.positive_weighting, name="full_softmax") if c.objective == "full_softmax" else
             InBatchSoftmax(c.temperature, c.logq, c.extra_negatives, c.symmetric, seed=c.seed, name="in_batch_softmax"))
     if not c.ssl_weight: return task, []
@@ -403,13 +428,16 @@ def cosine_scores(model: TwoTowerModel, users: dict[str, np.ndarray], items: dic
 
 # %% ../nbs/05_training.ipynb #3c46ce9d
 @patch
-def score_fn(self: TwoTowerModel, data: EncodedDataset, part: str = "test", batch_size: int = 4096) -> Callable[[np.ndarray], np.ndarray]:
-    "The library's scoring interface: `score(users) -> [b, n_items]` for evaluating `part`, users described by what is known then."
+def score_fn(self: TwoTowerModel, data: EncodedDataset, part: str = "test",
+             batch_size: int = 4096) -> Callable[[np.ndarray], np.ndarray]:
+    """The library's scoring interface: `score(users) -> [b, n_items]` for evaluating `part`.
+    Users are described by what is known when `part` is scored."""
     return cosine_scores(self, user_inputs(data, KNOWN_PARTS[part]), feature_tables(data, "item"), batch_size)
 
 # %% ../nbs/05_training.ipynb #2e47bd2e
 def validation_metrics(data: EncodedDataset, ks: Sequence[int] = (10, 20)) -> Callable[[keras.Model], dict[str, float]]:
-    "The default validation: the `Evaluator`'s Recall and NDCG on `data.valid` (train items excluded), users described by train."
+    """The default validation: the `Evaluator`'s Recall and NDCG on `data.valid` (train items excluded).
+    Users are described by their train items."""
     evaluator = Evaluator(data, "valid", ks, metrics=("recall", "ndcg"))
     users, items = user_inputs(data, ("train",)), feature_tables(data, "item")
     return lambda model: evaluator(cosine_scores(model, users, items))
@@ -426,7 +454,8 @@ class ValidationMetrics(keras.callbacks.Callback):
 
 # %% ../nbs/05_training.ipynb #c212de8c
 class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
-    "Keras' `EarlyStopping` whose counters and best weights are kept in `state_dir` too, so an interrupted run resumes them."
+    """Keras' `EarlyStopping` whose counters and best weights are kept in `state_dir` too.
+    An interrupted run resumes them."""
     def __init__(self, state_dir: str | Path | None = None, **kwargs):
         super().__init__(**kwargs)
         self.state_dir = Path(state_dir) if state_dir else None
@@ -439,7 +468,8 @@ def on_train_begin(self: ResumableEarlyStopping, logs=None):
     if self.state_dir and (self.state_dir / "early_stopping.json").exists():
         state = json.loads((self.state_dir / "early_stopping.json").read_text())
         self.best, self.best_epoch, self.wait = state["best"], state["best_epoch"], state["wait"]
-        with np.load(self.state_dir / "best_weights.npz") as f: self.best_weights = [f[f"w{i}"] for i in range(len(f.files))]
+        with np.load(self.state_dir / "best_weights.npz") as f:
+            self.best_weights = [f[f"w{i}"] for i in range(len(f.files))]
 
 # %% ../nbs/05_training.ipynb #4290b10b
 @patch
@@ -449,8 +479,10 @@ def on_epoch_end(self: ResumableEarlyStopping, epoch, logs=None):
     super(ResumableEarlyStopping, self).on_epoch_end(epoch, logs)
     if self.state_dir is None: return
     self.state_dir.mkdir(parents=True, exist_ok=True)
-    if self.best != best: np.savez(self.state_dir / "best_weights.npz", **{f"w{i}": w for i, w in enumerate(self.best_weights)})
-    (self.state_dir / "early_stopping.json").write_text(json.dumps({"best": self.best, "best_epoch": self.best_epoch, "wait": self.wait}))
+    if self.best != best:
+        np.savez(self.state_dir / "best_weights.npz", **{f"w{i}": w for i, w in enumerate(self.best_weights)})
+    state = {"best": self.best, "best_epoch": self.best_epoch, "wait": self.wait}
+    (self.state_dir / "early_stopping.json").write_text(json.dumps(state))
 
 # %% ../nbs/05_training.ipynb #4172885f
 def seed_states(model: keras.Model) -> list:
@@ -459,7 +491,8 @@ def seed_states(model: keras.Model) -> list:
 
 # %% ../nbs/05_training.ipynb #e6d913a2
 class EpochSeeding(keras.callbacks.Callback):
-    "Keys the input shuffle and every random draw of the model on the epoch number, so a resumed run replays the same epochs."
+    """Keys the input shuffle and every random draw of the model on the epoch number.
+    A resumed run thus replays the same epochs."""
     def __init__(self, variable: tf.Variable):
         super().__init__()
         self.variable = variable
@@ -502,45 +535,56 @@ def on_epoch_end(self: EpochProgress, epoch, logs=None):  # noqa: F811
     logs, self.done = logs or {}, self.done + 1
     if logs.get(self.monitor, -np.inf) > self.best: self.best, self.best_epoch = logs[self.monitor], epoch
     elapsed = self.clock() - self.start
-    left = lambda last: format_duration(elapsed / self.done * (last - epoch - 1))
+    def left(last): return format_duration(elapsed / self.done * (last - epoch - 1))
     soonest = self.epochs if self.patience is None else min(self.epochs, self.best_epoch + self.patience + 1)
     valid = "  ".join(f"{k[4:]} {v:.4f}" for k, v in logs.items() if k.startswith("val_"))
-    print(f"epoch {epoch + 1:3d}/{self.epochs}  loss {logs.get('loss', np.nan):.4f}  " + (f"valid {valid}  " if valid else "")
-          + f"{format_duration(elapsed)}, " + (f"{left(soonest)} to " if soonest < self.epochs else "") + f"{left(self.epochs)} left",
+    print(f"epoch {epoch + 1:3d}/{self.epochs}  loss {logs.get('loss', np.nan):.4f}  "
+          + (f"valid {valid}  " if valid else "") + f"{format_duration(elapsed)}, "
+          + (f"{left(soonest)} to " if soonest < self.epochs else "") + f"{left(self.epochs)} left",
           file=self.file or sys.stdout, flush=True)
 
 # %% ../nbs/05_training.ipynb #49153810
-def training_dataset(data: EncodedDataset, model: ContrastiveModel, config: TrainConfig, epoch: tf.Variable | None = None) -> tf.data.Dataset:
+def training_dataset(data: EncodedDataset, model: ContrastiveModel, config: TrainConfig,
+                     epoch: tf.Variable | None = None) -> tf.data.Dataset:
     "The input pipeline the model's task trains on: user batches with their positives, or (user, item) pair batches."
     users = user_inputs(data) if "history" in model.user_tower.input_keys else feature_tables(data, "user")
-    if model.task.batches == "users": return user_dataset(data, config.batch_size, config.seed, epoch=epoch, user_tables=users)
+    if model.task.batches == "users":
+        return user_dataset(data, config.batch_size, config.seed, epoch=epoch, user_tables=users)
     return pair_dataset(data, config.batch_size, config.seed, epoch=epoch, user_tables=users, drop_remainder=True)
 
 # %% ../nbs/05_training.ipynb #8f22fb43
 def _optimizer(config: TrainConfig, steps_per_epoch: int) -> keras.optimizers.Optimizer:
-    "Adam (AdamW with weight decay) at the configured learning rate, constant or decayed over `epochs` × `steps_per_epoch`."
+    """Adam (AdamW with weight decay) at the configured learning rate.
+    The rate is constant, or decayed over `epochs` × `steps_per_epoch`."""
     lr = config.learning_rate
     if config.lr_schedule == "cosine": lr = keras.optimizers.schedules.CosineDecay(lr, config.epochs * steps_per_epoch)
     if config.weight_decay: return keras.optimizers.AdamW(lr, weight_decay=config.weight_decay)
     return keras.optimizers.Adam(lr)
 
 # %% ../nbs/05_training.ipynb #1dd15530
-def _fit_callbacks(data: EncodedDataset, config: TrainConfig, epoch: tf.Variable, evaluate, checkpoint_dir, verbose: int) -> list:
-    "Epoch seeding, backup (with a checkpoint folder), validation with early stopping (with something to validate on), progress."
+def _fit_callbacks(data: EncodedDataset, config: TrainConfig, epoch: tf.Variable, evaluate, checkpoint_dir,
+                   verbose: int) -> list:
+    """The callbacks of a run: epoch seeding, a backup, validation with early stopping, and progress.
+    The backup needs a checkpoint folder, validation something to validate on."""
     callbacks = [EpochSeeding(epoch)]
-    if checkpoint_dir: callbacks.append(keras.callbacks.BackupAndRestore(str(Path(checkpoint_dir) / "backup"), delete_checkpoint=False))
+    if checkpoint_dir:
+        backup = str(Path(checkpoint_dir) / "backup")
+        callbacks.append(keras.callbacks.BackupAndRestore(backup, delete_checkpoint=False))
     validates = data.valid is not None or evaluate is not None
     if validates:
+        state_dir = Path(checkpoint_dir) / "validation" if checkpoint_dir else None
         callbacks += [ValidationMetrics(evaluate or validation_metrics(data)),
-                      ResumableEarlyStopping(Path(checkpoint_dir) / "validation" if checkpoint_dir else None, monitor=f"val_{config.monitor}",
-                                             mode="max", patience=config.patience, restore_best_weights=True)]
-    if verbose: callbacks.append(EpochProgress(config.epochs, config.patience if validates else None, f"val_{config.monitor}"))
+                      ResumableEarlyStopping(state_dir, monitor=f"val_{config.monitor}", mode="max",
+                                             patience=config.patience, restore_best_weights=True)]
+    if verbose:
+        callbacks.append(EpochProgress(config.epochs, config.patience if validates else None, f"val_{config.monitor}"))
     return callbacks
 
 # %% ../nbs/05_training.ipynb #a26a7a5a
 def _compiled_model(data: EncodedDataset, config: TrainConfig, model: ContrastiveModel | None,
                     epoch: tf.Variable) -> tuple[ContrastiveModel, tf.data.Dataset]:
-    "The model (built from `config` if None, else its tasks adapted) compiled, and its input pipeline; in the strategy's scope."
+    """The model (built from `config` if None, else its tasks adapted) compiled, and its input pipeline.
+    Both are made in the distribution strategy's scope."""
     with tf.distribute.get_strategy().scope():
         if model is None: model = model_from_config(config, data)
         else:
@@ -552,11 +596,13 @@ def _compiled_model(data: EncodedDataset, config: TrainConfig, model: Contrastiv
 # %% ../nbs/05_training.ipynb #5517153e
 def fit(data: EncodedDataset, config: TrainConfig = TrainConfig(), model: ContrastiveModel | None = None,
         evaluate: Callable[[keras.Model], dict[str, float]] | None = None, checkpoint_dir: str | Path | None = None,
-        callbacks: Sequence[keras.callbacks.Callback] = (), verbose: int = 1) -> tuple[ContrastiveModel, keras.callbacks.History]:
-    "Train `model` (default: `model_from_config(config, data)`) on `data.train`, early-stopped on `data.valid` with the best weights restored."
+        callbacks: Sequence[keras.callbacks.Callback] = (),
+        verbose: int = 1) -> tuple[ContrastiveModel, keras.callbacks.History]:
+    """Train `model` (default: `model_from_config(config, data)`) on `data.train`.
+    Early-stopped on `data.valid`, with the best weights restored."""
     keras.utils.set_random_seed(config.seed)
     epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
     model, ds = _compiled_model(data, config, model, epoch)
-    history = model.fit(ds, epochs=config.epochs, callbacks=[*_fit_callbacks(data, config, epoch, evaluate, checkpoint_dir, verbose), *callbacks],
-                        verbose=0, shuffle=False)
+    callbacks = [*_fit_callbacks(data, config, epoch, evaluate, checkpoint_dir, verbose), *callbacks]
+    history = model.fit(ds, epochs=config.epochs, callbacks=callbacks, verbose=0, shuffle=False)
     return model, history

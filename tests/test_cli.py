@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from contrastrec import __version__
 from contrastrec.cli import main
 from contrastrec.data import load_movielens_100k, split_random
 from contrastrec.training import TrainConfig
@@ -34,7 +35,8 @@ def work(tmp_path_factory):
 @pytest.fixture(scope="module")
 def model(work):
     root, _ = work
-    assert main(["train", "--split", str(root / "split"), "--config", str(root / "quick.json"), "--out", str(root / "model")]) == 0
+    argv = ["train", "--split", str(root / "split"), "--config", str(root / "quick.json"), "--out", str(root / "model")]
+    assert main(argv) == 0
     return root / "model"
 
 
@@ -51,7 +53,8 @@ def check_metrics(text: str, ks):
     metrics = json.loads(text)
     names = ("recall", "ndcg", "hit", "mrr", "precision", "map", "coverage", "popularity", "novelty")
     assert set(metrics) == {f"{m}@{k}" for k in ks for m in names}
-    assert all(0 <= metrics[f"{m}@{k}"] <= 1 for k in ks for m in names if m != "novelty") and metrics[f"ndcg@{max(ks)}"] > 0
+    assert all(0 <= metrics[f"{m}@{k}"] <= 1 for k in ks for m in names if m != "novelty")
+    assert metrics[f"ndcg@{max(ks)}"] > 0
     assert all(metrics[f"novelty@{k}"] > 0 for k in ks)
 
 
@@ -80,7 +83,8 @@ def test_installed_console_script(work, model):
                       "--config", str(root / "quick.json"), "--out", str(root / "model-features"))
     assert done.returncode == 0, done.stderr
     assert "saved to" in done.stdout
-    done = run_script("recommend", "--model", str(root / "model-features"), "--k", "5", "--out", str(root / "recs5.tsv"))
+    done = run_script("recommend", "--model", str(root / "model-features"), "--k", "5",
+                      "--out", str(root / "recs5.tsv"))
     assert done.returncode == 0, done.stderr
     check_recs(root / "recs5.tsv", split, 5)
     done = run_script("evaluate", "--model", str(model), "--test", str(root / "split" / "test.tsv"))
@@ -97,7 +101,7 @@ PROGRESS = ("embedded ", "built the ")  # Recommender.load's progress lines (ver
 def errors(capsys, argv) -> str:
     capsys.readouterr()
     assert main(argv) == 2
-    err = "\n".join(l for l in capsys.readouterr().err.strip().splitlines() if not l.startswith(PROGRESS))
+    err = "\n".join(line for line in capsys.readouterr().err.strip().splitlines() if not line.startswith(PROGRESS))
     assert len(err.splitlines()) == 1 and "Traceback" not in err, err
     return err
 
@@ -108,13 +112,15 @@ def test_one_line_errors(work, model, capsys, tmp_path):
     assert err.startswith("contrastrec train: error: ") and "train.tsv" in err
     err = errors(capsys, ["recommend", "--model", str(tmp_path / "nowhere"), "--out", str(tmp_path / "r.tsv")])
     assert err.startswith("contrastrec recommend: error: ") and "not a folder" in err
-    err = errors(capsys, ["train", "--split", str(root / "split"), "--config", str(root / "typo.json"), "--out", str(tmp_path / "m")])
+    err = errors(capsys, ["train", "--split", str(root / "split"), "--config", str(root / "typo.json"),
+                          "--out", str(tmp_path / "m")])
     assert err.startswith("contrastrec train: error: ") and "'tau'" in err
     err = errors(capsys, ["evaluate", "--model", str(model), "--test", str(tmp_path / "none.tsv")])
     assert err.startswith("contrastrec evaluate: error: ")
     err = errors(capsys, ["recommend", "--model", str(model), "--k", "ten", "--out", str(tmp_path / "r.tsv")])
     assert err.startswith("contrastrec recommend: error: argument --k")
-    assert errors(capsys, ["recommend", "--model", str(model), "--k", "0", "--out", str(tmp_path / "r.tsv")]).endswith("not 0.")
+    err = errors(capsys, ["recommend", "--model", str(model), "--k", "0", "--out", str(tmp_path / "r.tsv")])
+    assert err.endswith("not 0.")
     assert "not both" in errors(capsys, ["train", "--split", str(root / "split"), "--features", "movielens-100k",
                                          "--users", "u.tsv", "--out", str(tmp_path / "m")])
     assert errors(capsys, ["frobnicate"]).startswith("contrastrec: error: argument command")
@@ -132,8 +138,9 @@ def test_own_feature_tables(work, tmp_path, capsys):
     specs = json.loads((tmp_path / "m" / "feature_specs.json").read_text())["user"]
     assert [(s["name"], s["class"]) for s in specs] == [("group", "NumericSpec"), ("label", "CategoricalSpec")]
     users.drop(columns="user_id").to_csv(tmp_path / "bad.tsv", sep="\t", index=False)
-    assert "needs a user_id column" in errors(capsys, ["train", "--split", str(root / "split"), "--users", str(tmp_path / "bad.tsv"),
-                                                       "--out", str(tmp_path / "m2")])
+    err = errors(capsys, ["train", "--split", str(root / "split"), "--users", str(tmp_path / "bad.tsv"),
+                          "--out", str(tmp_path / "m2")])
+    assert "needs a user_id column" in err
 
 
 def test_demo_runs_briefly(capsys):
@@ -146,7 +153,8 @@ def test_demo_runs_briefly(capsys):
 def test_evaluate_agrees_with_the_independent_scorer_of_the_recommendations(work, model, capsys):
     "`contrastrec evaluate` and benchmarks/score_recs.py (pandas only) score the same model's `recommend` output alike."
     import importlib.util
-    spec = importlib.util.spec_from_file_location("score_recs", Path(__file__).parents[1] / "benchmarks" / "score_recs.py")
+    path = Path(__file__).parents[1] / "benchmarks" / "score_recs.py"
+    spec = importlib.util.spec_from_file_location("score_recs", path)
     score_recs = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(score_recs)
     root, split = work
@@ -154,7 +162,8 @@ def test_evaluate_agrees_with_the_independent_scorer_of_the_recommendations(work
     capsys.readouterr()
     assert main(["evaluate", "--model", str(model), "--test", str(root / "split" / "test.tsv"), "--k", "10", "20"]) == 0
     ours = json.loads(capsys.readouterr().out)
-    theirs = score_recs.score(pd.read_csv(root / "recs20.tsv", sep="\t"), split.train, split.valid, split.test, (10, 20))
+    recs = pd.read_csv(root / "recs20.tsv", sep="\t")
+    theirs = score_recs.score(recs, split.train, split.valid, split.test, (10, 20))
     assert theirs["seen_items_recommended"] == 0
     for key in ("recall@10", "recall@20", "ndcg@10", "ndcg@20"):
         assert theirs[key] == pytest.approx(ours[key], abs=1e-5), key
@@ -163,35 +172,42 @@ def test_evaluate_agrees_with_the_independent_scorer_of_the_recommendations(work
 def test_train_with_refit_saves_a_model_of_train_plus_valid(work, capsys, tmp_path):
     root, split = work
     out = tmp_path / "refit"
-    assert main(["train", "--split", str(root / "split"), "--config", str(root / "quick.json"), "--refit", "--out", str(out)]) == 0
+    argv = ["train", "--split", str(root / "split"), "--config", str(root / "quick.json"), "--refit", "--out", str(out)]
+    assert main(argv) == 0
     printed = capsys.readouterr().out
     assert "refitting on train + valid for" in printed
     refit_lines = printed.split("refitting on train + valid for")[1].splitlines()[1:]
     assert refit_lines and all("valid " not in line for line in refit_lines if line.startswith("epoch"))
     with np.load(out / "interactions.npz") as saved:
-        assert sorted(saved.files) == ["save_id", "train"] and len(saved["train"]) == len(split.train) + len(split.valid)
+        assert sorted(saved.files) == ["save_id", "train"]
+        assert len(saved["train"]) == len(split.train) + len(split.valid)
     assert main(["recommend", "--model", str(out), "--k", "5", "--out", str(tmp_path / "recs.tsv")]) == 0
     check_recs(tmp_path / "recs.tsv", split, 5)
 
 
 def test_help_and_version_never_import_tensorflow():
     "`--help` and `--version` answer from the standard library alone (chapter 8 times the installed script)."
-    probe = ("import sys\nfrom contrastrec.cli import main\nfor argv in (['--version'], ['--help'], ['train', '--help']):\n"
-             "    assert main(argv) == 0\nassert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, sorted(sys.modules)")
+    probe = ("import sys\nfrom contrastrec.cli import main\n"
+             "for argv in (['--version'], ['--help'], ['train', '--help']):\n"
+             "    assert main(argv) == 0\n"
+             "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, sorted(sys.modules)")
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
-    assert "contrastrec 0.1.0" in done.stdout and "`contrastrec config` lists every field" in " ".join(done.stdout.split())
+    assert f"contrastrec {__version__}" in done.stdout
+    assert "`contrastrec config` lists every field" in " ".join(done.stdout.split())
 
 
 TF_NOISE = re.compile(r"absl|cuda|I0000|oneDNN|cpu_feature_guard|rebuild TensorFlow")
 
 
 def test_commands_print_no_tensorflow_start_up_lines(work, model, tmp_path):
-    "With no TF_CPP_MIN_LOG_LEVEL in the environment, a command that loads TensorFlow prints only its own progress on stderr."
+    """With no TF_CPP_MIN_LOG_LEVEL in the environment, a command that loads TensorFlow prints only its own
+    progress on stderr."""
     root, _ = work
     env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
-    done = subprocess.run([str(SCRIPT), "recommend", "--model", str(model), "--k", "3", "--users", "1", "--out", str(tmp_path / "r.tsv")],
-                          capture_output=True, text=True, env=env, timeout=300)
+    argv = [str(SCRIPT), "recommend", "--model", str(model), "--k", "3", "--users", "1",
+            "--out", str(tmp_path / "r.tsv")]
+    done = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=300)
     assert done.returncode == 0 and not TF_NOISE.search(done.stderr), done.stderr
     assert done.stderr.startswith("embedded 150 users and ") and len(done.stderr.splitlines()) == 1, done.stderr
     assert pd.read_csv(tmp_path / "r.tsv", sep="\t").user_id.tolist() == [1, 1, 1]
@@ -233,8 +249,8 @@ def test_split_refuses_an_existing_folder_and_repeated_pairs(log_file, tmp_path,
     err = errors(capsys, ["split", "--interactions", str(path.with_name("repeated.csv")), "--out", str(tmp_path / "s")])
     assert "1 duplicate (user_id, item_id) pair" in err and "--duplicates" in err
     assert not (tmp_path / "s").exists()
-    assert main(["split", "--interactions", str(path.with_name("repeated.csv")), "--duplicates", "last", "--split-mode", "leave-last",
-                 "--out", str(tmp_path / "s")]) == 0
+    assert main(["split", "--interactions", str(path.with_name("repeated.csv")), "--duplicates", "last",
+                 "--split-mode", "leave-last", "--out", str(tmp_path / "s")]) == 0
     assert "note: " in capsys.readouterr().err
     first = pd.read_csv(path).iloc[0]
     test = pd.read_csv(tmp_path / "s" / "test.tsv", sep="\t")
@@ -245,7 +261,8 @@ def test_split_refuses_an_existing_folder_and_repeated_pairs(log_file, tmp_path,
 def test_train_from_one_log_keeps_its_split(log_file, tmp_path, capsys):
     path, logs = log_file
     out = tmp_path / "m"
-    assert main(["train", "--interactions", str(path), "--split-mode", "leave-last", "--config", json.dumps(QUICK), "--out", str(out)]) == 0
+    assert main(["train", "--interactions", str(path), "--split-mode", "leave-last", "--config", json.dumps(QUICK),
+                 "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     assert f"evaluate with --test {out / 'split' / 'test.tsv'}" in printed and "epoch   3/3" in printed
     test = pd.read_csv(out / "split" / "test.tsv", sep="\t")
@@ -256,10 +273,10 @@ def test_train_from_one_log_keeps_its_split(log_file, tmp_path, capsys):
 
 def test_config_inline_json_and_the_list_of_fields(work, capsys, tmp_path):
     root, _ = work
-    assert "'tau'" in errors(capsys, ["train", "--split", str(root / "split"), "--config", '{"tau": 0.1}', "--out", str(tmp_path / "m")])
-    assert "epochs must be int" in errors(capsys, ["train", "--split", str(root / "split"), "--config", '{"epochs": "3"}',
-                                                   "--out", str(tmp_path / "m")])
-    assert "not valid JSON" in errors(capsys, ["train", "--split", str(root / "split"), "--config", "{epochs: 3}", "--out", str(tmp_path / "m")])
+    train, out = ["train", "--split", str(root / "split")], ["--out", str(tmp_path / "m")]
+    assert "'tau'" in errors(capsys, [*train, "--config", '{"tau": 0.1}', *out])
+    assert "epochs must be int" in errors(capsys, [*train, "--config", '{"epochs": "3"}', *out])
+    assert "not valid JSON" in errors(capsys, [*train, "--config", "{epochs: 3}", *out])
     assert main(["config"]) == 0
     listed = capsys.readouterr().out.splitlines()
     assert [line.split(" = ")[0] for line in listed] == list(TrainConfig.__dataclass_fields__)
@@ -270,14 +287,14 @@ def test_config_inline_json_and_the_list_of_fields(work, capsys, tmp_path):
 def test_recommend_for_chosen_users_and_a_note_when_k_is_too_large(work, model, capsys, tmp_path):
     root, split = work
     (tmp_path / "users.txt").write_text("3\n1\n\n")
-    assert main(["recommend", "--model", str(model), "--users-file", str(tmp_path / "users.txt"), "--k", "4", "--out", str(tmp_path / "r.tsv")]) == 0
+    recommend, out = ["recommend", "--model", str(model)], ["--out", str(tmp_path / "r.tsv")]
+    assert main([*recommend, "--users-file", str(tmp_path / "users.txt"), "--k", "4", *out]) == 0
     recs = pd.read_csv(tmp_path / "r.tsv", sep="\t")
     assert recs.user_id.tolist() == [3] * 4 + [1] * 4
     capsys.readouterr()
     n_items = split.train.item_id.nunique()
-    assert main(["recommend", "--model", str(model), "--users", "1", "2", "--k", str(n_items + 5), "--out", str(tmp_path / "r.tsv")]) == 0
+    assert main([*recommend, "--users", "1", "2", "--k", str(n_items + 5), *out]) == 0
     assert f"note: 2 of 2 users have fewer than {n_items + 5} unseen items" in capsys.readouterr().err
-    assert "unknown user id" in errors(capsys, ["recommend", "--model", str(model), "--users", "99999", "--out", str(tmp_path / "r.tsv")])
-    assert "ids are integers" in errors(capsys, ["recommend", "--model", str(model), "--users", "ann", "--out", str(tmp_path / "r.tsv")])
-    assert "not allowed with" in errors(capsys, ["recommend", "--model", str(model), "--users", "1", "--users-file", "f",
-                                                 "--out", str(tmp_path / "r.tsv")])
+    assert "unknown user id" in errors(capsys, [*recommend, "--users", "99999", *out])
+    assert "ids are integers" in errors(capsys, [*recommend, "--users", "ann", *out])
+    assert "not allowed with" in errors(capsys, [*recommend, "--users", "1", "--users-file", "f", *out])

@@ -27,8 +27,8 @@ def synthetic(n_users=60, n_items=80, n_pairs=1500, seed=0):
     pairs = {(f"u{u}", 100 + i) for u, i in zip(rng.integers(0, n_users, n_pairs), rng.integers(0, n_items, n_pairs))}
     inter = pd.DataFrame(sorted(pairs), columns=["user_id", "item_id"])
     users = pd.DataFrame({"user_id": [f"u{u}" for u in range(n_users)], "job": rng.choice(["a", "b"], n_users)})
-    items = pd.DataFrame({"item_id": 100 + np.arange(n_items),
-                          "genres": [list(rng.choice(GENRES, rng.integers(1, 3), replace=False)) for _ in range(n_items)]})
+    genres = [list(rng.choice(GENRES, rng.integers(1, 3), replace=False)) for _ in range(n_items)]
+    items = pd.DataFrame({"item_id": 100 + np.arange(n_items), "genres": genres})
     rec = from_frames(inter, users, items)
     split = split_random(rec.interactions, seed=0)
     return split, encode(split, rec.users, rec.items, {"job": "categorical"}, {"genres": "multi_hot"})
@@ -95,7 +95,8 @@ def test_similar_items_exclude_the_item_itself(trained):
     sim = rec.similar_items(ids, k=4)
     assert len(sim) == 20 and not (sim.item_id == sim.similar_item_id).any()
     v = rec.item_embeddings()
-    assert np.allclose((v.loc[sim.item_id].to_numpy() * v.loc[sim.similar_item_id].to_numpy()).sum(1), sim.score, atol=1e-5)
+    cosines = (v.loc[sim.item_id].to_numpy() * v.loc[sim.similar_item_id].to_numpy()).sum(1)
+    assert np.allclose(cosines, sim.score, atol=1e-5)
 
 
 def test_cold_start_from_a_history_matches_a_known_user(trained):
@@ -133,7 +134,8 @@ def test_save_load_round_trip_gives_identical_scores(trained, tmp_path):
     np.testing.assert_array_equal(loaded.user_vectors, rec.user_vectors)
     np.testing.assert_array_equal(loaded.item_vectors, rec.item_vectors)
     pd.testing.assert_frame_equal(loaded.recommend(k=10), rec.recommend(k=10))
-    pd.testing.assert_frame_equal(loaded.recommend_for_history([100, 101], k=5), rec.recommend_for_history([100, 101], k=5))
+    pd.testing.assert_frame_equal(loaded.recommend_for_history([100, 101], k=5),
+                                  rec.recommend_for_history([100, 101], k=5))
     assert loaded.evaluate(split.test) == rec.evaluate(split.test)
     pd.testing.assert_frame_equal(loaded.item_embeddings(), rec.item_embeddings())
 
@@ -217,7 +219,8 @@ def test_evaluate_counts_unknown_test_items_as_misses(trained):
     extra = pd.concat([split.test, pd.DataFrame({"user_id": split.test.user_id.unique(), "item_id": -1})])
     worse = rec.evaluate(extra, ks=(10,))
     assert worse["recall@10"] < base["recall@10"]
-    with pytest.raises(ValueError, match="no test interaction"): rec.evaluate(pd.DataFrame({"user_id": ["x"], "item_id": [100]}))
+    with pytest.raises(ValueError, match="no test interaction"):
+        rec.evaluate(pd.DataFrame({"user_id": ["x"], "item_id": [100]}))
 
 
 def test_missing_faiss_is_an_import_error_that_says_what_to_install(monkeypatch):
@@ -239,14 +242,16 @@ def test_exact_index_matches_a_full_sort(seed, k, density):
         eligible = np.flatnonzero(np.isfinite(full[q]))
         want = eligible[np.argsort(-full[q, eligible], kind="stable")][:k]
         assert np.allclose(np.sort(scores[q][ids[q] > 0]), np.sort(full[q, want]), atol=1e-5)
-        assert (ids[q] > 0).sum() == len(want) and not np.isin(ids[q][ids[q] > 0], np.flatnonzero(~np.isfinite(full[q]))).any()
+        excluded = np.flatnonzero(~np.isfinite(full[q]))
+        assert (ids[q] > 0).sum() == len(want) and not np.isin(ids[q][ids[q] > 0], excluded).any()
 
 
 @needs_faiss
 def test_ann_recall_against_exact_search():
     items, users = clustered(20_000, 32, 200, seed=0), clustered(300, 32, 200, seed=1)[1:]
     rng = np.random.default_rng(2)
-    seen = sp.csr_matrix((np.ones(3000), (np.repeat(np.arange(300), 10), rng.integers(1, 20_001, 3000))), shape=(300, 20_001))
+    rows, cols = np.repeat(np.arange(300), 10), rng.integers(1, 20_001, 3000)
+    seen = sp.csr_matrix((np.ones(3000), (rows, cols)), shape=(300, 20_001))
     exact, _ = ExactIndex(items).search(users, 20, seen)
     index = FaissIndex(items, n_probe=16)
     approx, scores = index.search(users, 20, seen)
@@ -276,7 +281,8 @@ def test_ann_recommender_excludes_seen_and_survives_save_load(trained, tmp_path)
     ann = Recommender(rec.model, data, rec.config, index="ann", n_lists=2, n_probe=2)
     recs = ann.recommend(k=10)
     assert recs.merge(known_pairs(split), on=["user_id", "item_id"]).empty
-    pd.testing.assert_frame_equal(recs[["user_id", "item_id", "rank"]], rec.recommend(k=10)[["user_id", "item_id", "rank"]])
+    columns = ["user_id", "item_id", "rank"]
+    pd.testing.assert_frame_equal(recs[columns], rec.recommend(k=10)[columns])
     ann.save(tmp_path / "ann")
     loaded = Recommender.load(tmp_path / "ann")
     assert loaded.index_kind == "ann" and loaded.index.n_lists == 2
@@ -289,8 +295,9 @@ def test_verbose_reports_the_slow_steps_on_stderr(trained, capsys):
     _, data, rec = trained
     Recommender(rec.model, data, rec.config, index="ann", verbose=1)
     err = capsys.readouterr().err.splitlines()
-    assert [line.split(" in ")[0] for line in err] == [f"embedded {data.n_users - 1} users and {data.n_items - 1} items",
-                                                       f"built the ann index over {data.n_items - 1} items"], err
+    assert [line.split(" in ")[0] for line in err] == [
+        f"embedded {data.n_users - 1} users and {data.n_items - 1} items",
+        f"built the ann index over {data.n_items - 1} items"], err
     Recommender(rec.model, data, rec.config)
     assert capsys.readouterr().err == ""
 
@@ -300,4 +307,5 @@ def test_a_folder_of_an_earlier_format_is_refused_with_what_to_do(trained, tmp_p
     folder = rec.save(tmp_path / "model")
     settings = json.loads((folder / "recommender.json").read_text())
     (folder / "recommender.json").write_text(json.dumps({k: v for k, v in settings.items() if k != "format"}))
-    assert "saved in format 1 by an earlier contrastrec" in one_line_load_error(folder) and "train the model again" in one_line_load_error(folder)
+    err = one_line_load_error(folder)
+    assert "saved in format 1 by an earlier contrastrec" in err and "train the model again" in err

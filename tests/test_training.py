@@ -17,7 +17,7 @@ SMALL = TrainConfig(dim=16, epochs=4, patience=10, batch_size=16)
 def small_split() -> Split:
     "ml100k-v1 restricted to its first 80 users."
     split = load_benchmark_split("ml100k-v1")
-    keep = lambda df: df[df.user_id <= 80].reset_index(drop=True)
+    def keep(df): return df[df.user_id <= 80].reset_index(drop=True)
     return Split(keep(split.train), keep(split.valid), keep(split.test))
 
 
@@ -27,14 +27,18 @@ def small():
 
 
 class Interrupt(keras.callbacks.Callback):
-    def __init__(self, at_epoch): super().__init__(); self.at_epoch = at_epoch
+    def __init__(self, at_epoch):
+        super().__init__()
+        self.at_epoch = at_epoch
+
     def on_epoch_end(self, epoch, logs=None):
         if epoch == self.at_epoch: raise KeyboardInterrupt("simulated crash")
 
 
 @pytest.mark.parametrize("objective", ["full_softmax", "in_batch"])
 def test_resume_after_interrupt_matches_uninterrupted_run(small, tmp_path, objective):
-    config = TrainConfig(**{**SMALL.to_dict(), "objective": objective, "batch_size": 64 if objective == "in_batch" else 16})
+    batch_size = 64 if objective == "in_batch" else 16
+    config = TrainConfig(**{**SMALL.to_dict(), "objective": objective, "batch_size": batch_size})
     straight, h1 = fit(small, config, checkpoint_dir=tmp_path / "a")
     with pytest.raises(KeyboardInterrupt):
         fit(small, config, checkpoint_dir=tmp_path / "b", callbacks=[Interrupt(1)])
@@ -72,8 +76,10 @@ def test_mirrored_strategy_over_cpu_trains_like_the_default(small):
 
 @pytest.mark.parametrize("overrides", [
     {"objective": "in_batch", "extra_negatives": 32, "symmetric": True, "batch_size": 64},
-    {"user_features": True, "item_features": True, "hidden_units": [32], "ssl_weight": 0.1, "lr_schedule": "cosine", "weight_decay": 1e-4},
-    {"objective": "in_batch", "graph_layers": 2, "user_history": False, "user_ids": True, "ssl_weight": 0.1, "batch_size": 64},
+    {"user_features": True, "item_features": True, "hidden_units": [32], "ssl_weight": 0.1, "lr_schedule": "cosine",
+     "weight_decay": 1e-4},
+    {"objective": "in_batch", "graph_layers": 2, "user_history": False, "user_ids": True, "ssl_weight": 0.1,
+     "batch_size": 64},
 ])
 def test_every_configuration_trains_to_finite_losses(small, overrides):
     config = TrainConfig(**{**SMALL.to_dict(), "epochs": 2, **overrides})
@@ -109,12 +115,14 @@ def test_items_without_train_interactions_are_not_softmax_candidates(small):
 
 def test_the_model_saves_with_its_tasks_and_shared_graph(small, tmp_path):
     "A training model round-trips through keras.saving: towers, tasks and the LightGCN they share stay one object."
-    config = TrainConfig(objective="in_batch", dim=8, graph_layers=2, user_history=False, user_ids=True, ssl_weight=0.1, epochs=1, batch_size=64)
+    config = TrainConfig(objective="in_batch", dim=8, graph_layers=2, user_history=False, user_ids=True, ssl_weight=0.1,
+                         epochs=1, batch_size=64)
     model, _ = fit(small, config, verbose=0)
     model.save(tmp_path / "m.keras")
     loaded = keras.saving.load_model(tmp_path / "m.keras", compile=False)
     assert [type(t).__name__ for t in loaded.tasks] == ["InBatchSoftmax", "GraphViews"]
-    assert loaded.auxiliary_tasks[0].graph is loaded.item_tower.encoder.id_encoder.graph is loaded.user_tower.encoder.id_encoder.graph
+    graph = loaded.auxiliary_tasks[0].graph
+    assert graph is loaded.item_tower.encoder.id_encoder.graph is loaded.user_tower.encoder.id_encoder.graph
     assert (loaded.task.get_config(), loaded.auxiliary_tasks[0].weight) == (model.task.get_config(), 0.1)
     for a, b in zip(loaded.score_fn(small, "test")(np.arange(1, 9)), model.score_fn(small, "test")(np.arange(1, 9))):
         np.testing.assert_array_equal(a, b)
@@ -125,9 +133,12 @@ def test_a_new_task_needs_one_class(small):
 
     class PullPairs(Task):
         batches = "pairs"
-        def embed(self, model, batch, training=False): return model.user_tower(batch["user"]), model.item_tower(batch["item"])
+        def embed(self, model, batch, training=False):
+            return model.user_tower(batch["user"]), model.item_tower(batch["item"])
+
         def loss(self, batch, outputs): return -keras.ops.mean(keras.ops.sum(outputs[0] * outputs[1], axis=1))
 
     towers = model_from_config(TrainConfig(dim=8, user_history=False, user_ids=True), small)
-    model, history = fit(small, TrainConfig(epochs=2, batch_size=64, patience=5), model=ContrastiveModel(towers.user_tower, towers.item_tower, PullPairs()), verbose=0)
+    model = ContrastiveModel(towers.user_tower, towers.item_tower, PullPairs())
+    model, history = fit(small, TrainConfig(epochs=2, batch_size=64, patience=5), model=model, verbose=0)
     assert history.history["loss"][-1] < history.history["loss"][0]
