@@ -18,7 +18,7 @@ import zipfile
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -31,11 +31,11 @@ __all__ = ['ML100K_URL', 'ML100K_FILES', 'ML100K_COUNTS', 'SPLIT_MODES', 'SPLIT_
            'MOVIELENS_USER_FEATURES', 'MOVIELENS_ITEM_FEATURES', 'DataUnavailableError', 'default_cache_dir',
            'download_file', 'extract_ml100k_zip', 'find_ml100k', 'RecData', 'load_movielens_100k', 'read_table',
            'from_frames', 'to_implicit', 'k_core', 'Split', 'split_random', 'split_leave_last', 'split_global_time',
-           'split_interactions', 'split_file', 'load_split', 'save_split', 'make_ml100k_v1', 'check_benchmark_folder',
-           'load_benchmark_split', 'Vocabulary', 'tokenize', 'CategoricalSpec', 'NumericSpec', 'BucketSpec',
-           'MultiHotSpec', 'spec_to_config', 'spec_from_config', 'fit_spec', 'EncodedDataset', 'encode',
-           'history_table', 'feature_tables', 'pair_dataset', 'user_dataset', 'item_frequencies',
-           'sampling_distribution', 'sample_items']
+           'split_interactions', 'split_file', 'load_split', 'save_split', 'make_ml100k_v1', 'Benchmark',
+           'check_benchmark_folder', 'load_benchmark_split', 'read_lightgcn_file', 'carve_valid', 'load_lightgcn_split',
+           'Vocabulary', 'tokenize', 'CategoricalSpec', 'NumericSpec', 'BucketSpec', 'MultiHotSpec', 'spec_to_config',
+           'spec_from_config', 'fit_spec', 'EncodedDataset', 'encode', 'history_table', 'feature_tables',
+           'pair_dataset', 'user_dataset', 'item_frequencies', 'sampling_distribution', 'sample_items']
 
 # %% ../nbs/01_data_prep.ipynb #871660fa
 ML100K_URL = "https://files.grouplens.org/datasets/movielens/ml-100k.zip"
@@ -469,24 +469,49 @@ def make_ml100k_v1(interactions: pd.DataFrame) -> Split:
             part.append(chunk)
     return Split(*(pd.concat(p).sort_values(["user_id", "item_id"]).reset_index(drop=True) for p in parts))
 
+# %% ../nbs/01_data_prep.ipynb #97ba2e62
+@patch
+def counts(self: Split) -> dict[str, int]:
+    "Distinct users and items over all parts, then the rows of each part."
+    frames = self.parts().values()
+    return {"users": pd.concat([f.user_id for f in frames]).nunique(),
+            "items": pd.concat([f.item_id for f in frames]).nunique(), **self.sizes()}
+
+# %% ../nbs/01_data_prep.ipynb #98e9e6ff
+@dataclass
+class Benchmark:
+    "A published split: its files' SHA-256, how its folder is read, the counts it must have, what fixes it."
+    files: dict[str, str]  # file name -> SHA-256 of its bytes
+    read: Callable[[Path], Split]  # the checked folder -> the split
+    counts: dict[str, int]  # `Split.counts()` of that split
+    fix: str  # what to do when a file is missing or damaged (`{folder}` and `{name}` are filled in)
+    recipe: Callable[[pd.DataFrame], Split] | None = None  # MovieLens-100K rows -> the split (None: data)
+
+    def __post_init__(self):
+        if bad := [f for f, digest in self.files.items() if not re.fullmatch(r"[0-9a-f]{64}", digest)]:
+            raise ValueError(f"the checksums of {bad} are not SHA-256 digests (64 lowercase hex digits).")
+
 # %% ../nbs/01_data_prep.ipynb #da3954c3
 BENCHMARK_SPLITS = {
-    "ml100k-v1": (make_ml100k_v1, {"train": "837b2a75d650e388720ff73982f0a09b59d788f51e50bc346302993121721a53",
-                                   "valid": "a2be2542be2690821bc92cc1d610ea4eb15d3dcdefe42eb6827b39fe4e9a3da4",
-                                   "test": "7939e88dc4f73092e7e224ae6eb0976e7edc0a7a2091301876d9645b72123bce"}),
+    "ml100k-v1": Benchmark(
+        {"train.tsv": "837b2a75d650e388720ff73982f0a09b59d788f51e50bc346302993121721a53",
+         "valid.tsv": "a2be2542be2690821bc92cc1d610ea4eb15d3dcdefe42eb6827b39fe4e9a3da4",
+         "test.tsv": "7939e88dc4f73092e7e224ae6eb0976e7edc0a7a2091301876d9645b72123bce"},
+        load_split, {"users": 943, "items": 1_682, "train": 80_000, "valid": 9_988, "test": 10_012},
+        "delete {folder} and call load_benchmark_split again to rebuild it from MovieLens-100K.", make_ml100k_v1),
 }
 
 # %% ../nbs/01_data_prep.ipynb #1ed607c1
 def check_benchmark_folder(folder: Path, name: str) -> None:
     "Raise `DataUnavailableError` unless `folder` holds the files of benchmark `name` with their published SHA-256."
-    for part, digest in BENCHMARK_SPLITS[name][1].items():
-        path = folder / f"{part}.tsv"
+    bench = BENCHMARK_SPLITS[name]
+    fix = bench.fix.format(folder=folder, name=name)
+    for file, digest in bench.files.items():
+        path = folder / file
         if not path.is_file():
-            raise DataUnavailableError(f"{path} is missing: {folder} is not a complete {name} split.")
+            raise DataUnavailableError(f"{path} is missing: {folder} is not a complete {name} split; {fix}")
         if hashlib.sha256(path.read_bytes()).hexdigest() != digest:
-            raise DataUnavailableError(f"{path} is not the published {name} file (its SHA-256 differs); "
-                                       f"delete {folder} and call load_benchmark_split again to rebuild it "
-                                       "from MovieLens-100K.")
+            raise DataUnavailableError(f"{path} is not the published {name} file (its SHA-256 differs); {fix}")
 
 # %% ../nbs/01_data_prep.ipynb #66769513
 def _benchmark_in_cache(name: str, cache_dir: str | Path | None, movielens: str | Path | None) -> Path:
@@ -495,9 +520,18 @@ def _benchmark_in_cache(name: str, cache_dir: str | Path | None, movielens: str 
     try: check_benchmark_folder(cache, name)
     except DataUnavailableError:
         shutil.rmtree(cache, ignore_errors=True)
-        save_split(BENCHMARK_SPLITS[name][0](load_movielens_100k(movielens, cache_dir).interactions), cache)
+        save_split(BENCHMARK_SPLITS[name].recipe(load_movielens_100k(movielens, cache_dir).interactions), cache)
         check_benchmark_folder(cache, name)
     return cache
+
+# %% ../nbs/01_data_prep.ipynb #93fd0e08
+def _data_folder(name: str) -> Path:
+    "`$CONTRASTREC_DATA/<name>`: where a benchmark that is data (it has no recipe) is looked for by default."
+    if not os.environ.get("CONTRASTREC_DATA"):
+        raise DataUnavailableError(f"contrastrec neither ships nor downloads {name} (it is not ours to redistribute): "
+                                   "pass the folder that holds its files as folder=, or set CONTRASTREC_DATA "
+                                   f"to the folder that holds {name}/.")
+    return Path(os.environ["CONTRASTREC_DATA"]).expanduser() / name
 
 # %% ../nbs/01_data_prep.ipynb #69a7bbe0
 def load_benchmark_split(name: str = "ml100k-v1",  # a key of `BENCHMARK_SPLITS`
@@ -505,15 +539,23 @@ def load_benchmark_split(name: str = "ml100k-v1",  # a key of `BENCHMARK_SPLITS`
                          cache_dir: str | Path | None = None,  # cache folder (default: `default_cache_dir()`)
                          movielens: str | Path | None = None  # MovieLens-100K folder or zip (default: `find_ml100k`)
                          ) -> Split:
-    """A published benchmark split, verified by SHA-256: from `folder`, `$CONTRASTREC_BENCHMARKS/<name>`,
-    or the cache (rebuilt there from `movielens` if needed)."""
+    """A published benchmark split, checked against its SHA-256 and counts: from `folder`; else, for data (no recipe),
+    `$CONTRASTREC_DATA/<name>`; else `$CONTRASTREC_BENCHMARKS/<name>` or the cache (rebuilt from `movielens`)."""
     if name not in BENCHMARK_SPLITS:
         raise ValueError(f"unknown benchmark split {name!r}; known: {sorted(BENCHMARK_SPLITS)}.")
+    bench = BENCHMARK_SPLITS[name]
+    if folder is None and bench.recipe is None: folder = _data_folder(name)
     if folder is None and os.environ.get("CONTRASTREC_BENCHMARKS"):
         folder = Path(os.environ["CONTRASTREC_BENCHMARKS"]) / name
-    if folder is None: return load_split(_benchmark_in_cache(name, cache_dir, movielens))
-    check_benchmark_folder(Path(folder).expanduser(), name)
-    return load_split(Path(folder).expanduser())
+    if folder is None: folder = _benchmark_in_cache(name, cache_dir, movielens)
+    else:
+        folder = Path(folder).expanduser()
+        check_benchmark_folder(folder, name)
+    split = bench.read(folder)
+    if (counts := split.counts()) != bench.counts:
+        raise RuntimeError(f"{name} read from {folder} has counts {counts}, not the published {bench.counts}, "
+                           "although its files passed their SHA-256 check: please report this bug.")
+    return split
 
 # %% ../nbs/01_data_prep.ipynb #4e4ebb52
 @patch
@@ -521,6 +563,128 @@ def for_refit(self: Split) -> Split:
     "Train + valid as the training part, no valid part, test unchanged: the split a final model is refitted on."
     if self.valid is None: raise ValueError("this split has no valid part to merge into train.")
     return Split(pd.concat([self.train, self.valid], ignore_index=True), None, self.test)
+
+# %% ../nbs/01_data_prep.ipynb #0c6062e4
+def _line_error(path: Path, data: bytes, pos: int, why: str) -> ValueError:
+    "A `ValueError` naming `path`, the number and text of the line of `data` that holds byte `pos`, and `why`."
+    start, end = data.rfind(b"\n", 0, pos) + 1, data.find(b"\n", pos)
+    text = data[start:end if end >= 0 else len(data)].decode("utf-8", "replace").strip()
+    shown, number = text if len(text) <= 60 else text[:57] + "...", data.count(b"\n", 0, pos) + 1
+    return ValueError(f"{path}, line {number}: {why}: {shown!r}")
+
+# %% ../nbs/01_data_prep.ipynb #0167cd10
+def _digit_runs(data: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`data` as a uint8 array, and the start and (exclusive) end offsets of its runs of digits.
+    Every byte of `data` must be a digit or white space."""
+    b = np.frombuffer(data, np.uint8)
+    edges = np.flatnonzero(np.diff(b >= ord("0"), prepend=False, append=False))
+    return b, edges[::2], edges[1::2]
+
+# %% ../nbs/01_data_prep.ipynb #f04a32f7
+def _run_values(b: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    "The integer that each run of digits `b[start:end]` spells, as int64 (at most 18 digits a run)."
+    lengths, values = ends - starts, np.zeros(len(starts), np.int64)
+    for k in range(int(lengths.max(initial=0))):  # the k-th digit from the right, in every run that has one
+        values += np.where(lengths > k, b[ends - 1 - k] - ord("0"), 0).astype(np.int64) * 10**k
+    return values
+
+# %% ../nbs/01_data_prep.ipynb #4345e18e
+def _check_no_repeats(path: Path, data: bytes, rows: pd.DataFrame, offsets: np.ndarray, why: str) -> None:
+    "Raise `_line_error` at the first row of `rows` equal to an earlier one (row `i` is at byte `offsets[i]`)."
+    repeated = rows.duplicated().to_numpy()
+    if repeated.any(): raise _line_error(path, data, int(offsets[repeated.argmax()]), why)
+
+# %% ../nbs/01_data_prep.ipynb #ee03abc0
+def read_lightgcn_file(path: str | Path) -> pd.DataFrame:
+    """The (user_id, item_id) pairs of a LightGCN-format file (`user item item ...` per line), in file order.
+    The ids are int64; a malformed line raises a `ValueError` naming the file and the line."""
+    path = Path(path)
+    data = path.read_bytes()
+    if bad := re.search(rb"[^0-9 \t\r\n]", data):
+        raise _line_error(path, data, bad.start(), "ids must be non-negative integers separated by spaces")
+    b, starts, ends = _digit_runs(data)
+    if (too_long := np.flatnonzero(ends - starts > 18)).size:
+        raise _line_error(path, data, int(starts[too_long[0]]), "an id of more than 18 digits")
+    ids, line = _run_values(b, starts, ends), np.searchsorted(np.flatnonzero(b == ord("\n")), starts)
+    first = np.diff(line, prepend=-1) > 0  # the first id of each line: its user
+    _check_no_repeats(path, data, pd.DataFrame({"user_id": ids[first]}), starts[first], "a second line for this user")
+    pairs = pd.DataFrame({"user_id": ids[first][np.cumsum(first) - 1][~first], "item_id": ids[~first]})
+    _check_no_repeats(path, data, pairs, starts[~first], "an item listed twice for this user")
+    return pairs
+
+# %% ../nbs/01_data_prep.ipynb #466878d1
+def _n_valid(n: np.ndarray, fraction: float) -> np.ndarray:
+    "How many of a user's `n` train items go to valid: `fraction * n` rounded half up, in 1..n-1 (0 if n < 2)."
+    return np.where(n >= 2, np.clip(np.floor(fraction * n + 0.5), 1, np.maximum(n - 1, 1)), 0).astype(np.int64)
+
+# %% ../nbs/01_data_prep.ipynb #93d3b65a
+def _mix64(x) -> np.ndarray:
+    "SplitMix64's output for the states `x`, in wrapping uint64 arithmetic: a fixed bijection that scrambles bits."
+    with np.errstate(over="ignore"):
+        z = np.asarray(x, np.uint64) + np.uint64(0x9E3779B97F4A7C15)
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        return z ^ (z >> np.uint64(31))
+
+# %% ../nbs/01_data_prep.ipynb #323899b0
+def _pair_keys(users: np.ndarray, items: np.ndarray, seed: int) -> np.ndarray:
+    "A pseudo-random uint64 key for each (user, item) pair: a function of the user, the item and `seed` only."
+    user_keys = _mix64(_mix64(np.uint64(seed)) ^ users.astype(np.uint64))
+    return _mix64(user_keys ^ items.astype(np.uint64))
+
+# %% ../nbs/01_data_prep.ipynb #ddc90e5c
+def _carve_mask(users: np.ndarray, keys: np.ndarray, fraction: float) -> np.ndarray:
+    "True for the `_n_valid(n, fraction)` rows with the smallest `keys` among the n rows of each user."
+    order = np.lexsort((keys, users))  # by user, then by key
+    by_user, by_key = users[order], keys[order]
+    same_user = by_user[1:] == by_user[:-1]
+    if (same_user & (by_key[1:] == by_key[:-1])).any(): raise ValueError("repeated (user_id, item_id) pairs.")
+    starts = np.flatnonzero(np.concatenate([[True], ~same_user]))
+    sizes = np.diff(np.append(starts, len(users)))
+    mask = np.zeros(len(users), bool)
+    mask[order] = np.arange(len(users)) - np.repeat(starts, sizes) < np.repeat(_n_valid(sizes, fraction), sizes)
+    return mask
+
+# %% ../nbs/01_data_prep.ipynb #3fb285ae
+def carve_valid(train: pd.DataFrame,  # interactions with integer `user_id` and `item_id`, no repeated pair
+                fraction: float = 0.1,  # share of each user's rows moved to valid (rounded as `_n_valid` says)
+                seed: int = 0  # a non-negative integer: another seed moves other rows
+                ) -> Split:
+    """`train` cut in two per user, with `_n_valid` of each user's rows moved to valid (those of smallest `_pair_keys`).
+    Both parts keep the rows' order; which rows move does not depend on it."""
+    if not 0 < fraction < 1: raise ValueError(f"the valid fraction must be between 0 and 1, not {fraction}.")
+    if not all(pd.api.types.is_integer_dtype(train[c]) for c in ("user_id", "item_id")):
+        raise ValueError("carve_valid needs integer user_id and item_id columns.")
+    users = train.user_id.to_numpy()
+    valid = _carve_mask(users, _pair_keys(users, train.item_id.to_numpy(), seed), fraction)
+    return Split(train[~valid].reset_index(drop=True), train[valid].reset_index(drop=True))
+
+# %% ../nbs/01_data_prep.ipynb #a51b1750
+def load_lightgcn_split(folder: str | Path,  # a folder holding `train.txt` and `test.txt` in LightGCN's format
+                        fraction: float = 0.1,  # share of each user's train items carved into valid
+                        seed: int = 0  # the carving's seed
+                        ) -> Split:
+    """The split of a LightGCN-format folder: `train.txt` less a valid part cut by `carve_valid`, and `test.txt`.
+    Yelp2018 (1.2M train pairs) takes about a second on two CPU cores, allocating at most about 140 MiB at once."""
+    carved = carve_valid(read_lightgcn_file(Path(folder) / "train.txt"), fraction, seed)
+    return Split(carved.train, carved.valid, read_lightgcn_file(Path(folder) / "test.txt"))
+
+# %% ../nbs/01_data_prep.ipynb #adab5895
+def _lightgcn_benchmark(train_sha256: str, test_sha256: str, **counts: int) -> Benchmark:
+    "A benchmark in LightGCN's format: the SHA-256 of its two files and the `Split.counts` of its split."
+    return Benchmark({"train.txt": train_sha256, "test.txt": test_sha256}, load_lightgcn_split, counts,
+                     "put the LightGCN authors' train.txt and test.txt of {name} (github.com/kuandeng/LightGCN, "
+                     "folder Data/{name}) in {folder}, or pass the folder that holds them as folder=.")
+
+# %% ../nbs/01_data_prep.ipynb #b9859619
+BENCHMARK_SPLITS.update(
+    yelp2018=_lightgcn_benchmark("1e9568725a9e833d0ac3bae01c94cd95367f73b3bb6104fd26b5f65ea5054093",
+                                 "9cd9b37926cd1447a06625ffa7914527573fb097c10cb0bbdb1d1b8ded3742fe",
+                                 users=31_668, items=38_048, train=1_110_780, valid=126_479, test=324_147),
+    gowalla=_lightgcn_benchmark("7244696fdeb23911319cf7b689f2e15a3c4c92549c873a5677b44e3f13cc3e62",
+                                "099a2a73924e4b754dc6efd730d764f492321b53c38eb93298850c83acf57be3",
+                                users=29_858, items=40_981, train=727_869, valid=82_259, test=217_242),
+)
 
 # %% ../nbs/01_data_prep.ipynb #3a62a251
 class Vocabulary:

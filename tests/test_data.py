@@ -1,5 +1,10 @@
 "Own data, implicit feedback, k-cores, splits and train-only encoding: properties on small random tables."
+import hashlib
 import json
+import math
+import os
+import re
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -9,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from contrastrec.data import (
+    BENCHMARK_SPLITS,
     BucketSpec,
     CategoricalSpec,
     DataUnavailableError,
@@ -16,6 +22,8 @@ from contrastrec.data import (
     NumericSpec,
     Split,
     Vocabulary,
+    _lightgcn_benchmark,
+    carve_valid,
     encode,
     fit_spec,
     from_frames,
@@ -23,8 +31,10 @@ from contrastrec.data import (
     item_frequencies,
     k_core,
     load_benchmark_split,
+    load_lightgcn_split,
     load_split,
     pair_dataset,
+    read_lightgcn_file,
     read_table,
     sampling_distribution,
     save_split,
@@ -533,3 +543,191 @@ def test_for_refit_merges_valid_into_train_and_keeps_test(df):
         set(map(tuple, pd.concat([split.train, split.valid])[["user_id", "item_id"]].to_numpy()))
     data = encode(refit)
     assert data.valid is None and "valid" not in data.report
+
+
+# ---------------------------------------------------------------------------------------------------
+# The LightGCN-format graph benchmarks: reading, carving valid, the registered Yelp2018 and Gowalla
+
+def expected_n_valid(n: int, fraction: float) -> int:
+    "The documented rule: fraction * n rounded half up, at least 1 and at most n - 1; 0 for a single item."
+    return 0 if n < 2 else min(max(math.floor(fraction * n + 0.5), 1), n - 1)
+
+
+@st.composite
+def lightgcn_text(draw):
+    "A LightGCN-format file (random spacing, line ends, users without items) and the pairs it holds, in order."
+    users = draw(st.lists(st.integers(0, 10**6), min_size=0, max_size=8, unique=True))
+    lines, pairs = [], []
+    for u in users:
+        items = draw(st.lists(st.integers(0, 10**12), max_size=6, unique=True))
+        seps = draw(st.lists(st.sampled_from([" ", "  ", "\t", " \t"]), min_size=len(items), max_size=len(items)))
+        lines.append(str(u) + "".join(sep + str(i) for sep, i in zip(seps, items)) + draw(st.sampled_from(["", " "])))
+        pairs += [(u, i) for i in items]
+    end = draw(st.sampled_from(["\n", "\r\n"]))
+    return end.join(lines) + draw(st.sampled_from(["", end])), pairs
+
+
+@given(lightgcn_text())
+def test_read_lightgcn_file_reads_every_pair_in_file_order(tmp_path_factory, text_pairs):
+    text, pairs = text_pairs
+    path = tmp_path_factory.mktemp("lgcn") / "train.txt"
+    path.write_bytes(text.encode())
+    df = read_lightgcn_file(path)
+    assert list(zip(df.user_id.tolist(), df.item_id.tolist())) == pairs
+    assert list(df.columns) == ["user_id", "item_id"] and (df.dtypes == np.int64).all()
+
+
+@pytest.mark.parametrize("text, message", [
+    ("0 1 2\n1 2 x3\n", "bad.txt, line 2: ids must be non-negative integers separated by spaces: '1 2 x3'"),
+    ("0 1\n\n1 -2\n", "bad.txt, line 3: ids must be non-negative integers"),
+    ("0 1,2\n", "bad.txt, line 1: ids must be non-negative integers"),
+    ("0 1\n1 2\n0 3\n", "bad.txt, line 3: a second line for this user: '0 3'"),
+    ("0 1\n1 4 2 4\n", "bad.txt, line 2: an item listed twice for this user: '1 4 2 4'"),
+    ("0 1\n1 " + "9" * 19 + "\n", "bad.txt, line 2: an id of more than 18 digits"),
+])
+def test_malformed_lightgcn_lines_name_the_file_and_the_line(tmp_path, text, message):
+    (tmp_path / "bad.txt").write_text(text)
+    with pytest.raises(ValueError) as err:
+        read_lightgcn_file(tmp_path / "bad.txt")
+    assert message in str(err.value) and "\n" not in str(err.value)
+
+
+@given(interactions(n_users=6, n_items=12, max_size=60, ratings=False, timestamps=False),
+       st.sampled_from([0.05, 0.1, 0.2, 0.5, 0.9]), st.integers(0, 2**32 - 1), st.randoms(use_true_random=False))
+def test_carve_valid_follows_the_rule_and_depends_on_the_seed_and_pairs_only(df, fraction, seed, rnd):
+    split = carve_valid(df, fraction, seed)
+    assert split.test is None
+    assert sorted(as_pairs(split.train) + as_pairs(split.valid)) == sorted(as_pairs(df))  # a partition
+    n = df.groupby("user_id").size()
+    n_valid = split.valid.groupby("user_id").size().reindex(n.index, fill_value=0)
+    assert n_valid.to_dict() == {u: expected_n_valid(k, fraction) for u, k in n.items()}
+    assert (split.train.groupby("user_id").size().reindex(n.index, fill_value=0) >= 1).all()
+    again = carve_valid(df, fraction, seed)
+    assert again.train.equals(split.train) and again.valid.equals(split.valid)
+    shuffled = df.iloc[rnd.sample(range(len(df)), len(df))]
+    assert as_pairs(carve_valid(shuffled, fraction, seed).valid) == as_pairs(split.valid)
+    user = df.user_id.iloc[0]  # the other users play no part in which of this user's rows move
+    alone = carve_valid(df[df.user_id == user], fraction, seed).valid
+    assert as_pairs(alone) == as_pairs(split.valid[split.valid.user_id == user])
+
+
+def test_carve_valid_depends_on_the_seed():
+    df = synthetic(n_users=30, n_items=30, per_user=20)[["user_id", "item_id"]]
+    a, b = (carve_valid(df, seed=s).valid for s in (0, 1))
+    assert len(a) == len(b) == 30 * 2 and as_pairs(a) != as_pairs(b)
+
+
+def write_lightgcn(folder: Path, train: str, test: str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "train.txt").write_text(train)
+    (folder / "test.txt").write_text(test)
+    return folder
+
+
+def test_a_registered_lightgcn_benchmark_is_found_checked_and_counted(tmp_path, monkeypatch):
+    "A toy benchmark registered like Yelp2018: found in $CONTRASTREC_DATA/<name> or a named folder, checked."
+    folder = write_lightgcn(tmp_path / "data" / "toy", "0 1 2 3\n1 0 2\n2 3\n", "0 0\n1 3\n2 1 2\n")
+    digest = {f: hashlib.sha256((folder / f).read_bytes()).hexdigest() for f in ("train.txt", "test.txt")}
+    counts = load_lightgcn_split(folder).counts()
+    assert counts == {"users": 3, "items": 4, "train": 4, "valid": 2, "test": 4}
+    monkeypatch.setitem(BENCHMARK_SPLITS, "toy", _lightgcn_benchmark(digest["train.txt"], digest["test.txt"], **counts))
+    monkeypatch.setenv("CONTRASTREC_DATA", str(tmp_path / "data"))
+    monkeypatch.setenv("CONTRASTREC_BENCHMARKS", str(tmp_path / "elsewhere"))  # only for rebuilt splits
+    split = load_benchmark_split("toy")
+    assert split.counts() == counts
+    assert load_benchmark_split("toy", folder=folder).valid.equals(split.valid)
+    monkeypatch.delenv("CONTRASTREC_DATA")
+    with pytest.raises(DataUnavailableError, match="set CONTRASTREC_DATA to the folder that holds toy/"):
+        load_benchmark_split("toy")
+    monkeypatch.setitem(BENCHMARK_SPLITS, "toy", _lightgcn_benchmark(digest["train.txt"], digest["test.txt"],
+                                                                     **{**counts, "valid": 1}))
+    with pytest.raises(RuntimeError, match="has counts .* not the published"):
+        load_benchmark_split("toy", folder=folder)
+
+
+LIGHTGCN_README = {  # shared/data/README.md: users, items, pairs in train.txt, pairs in test.txt
+    "yelp2018": (31_668, 38_048, 1_237_259, 324_147),
+    "gowalla": (29_858, 40_981, 810_128, 217_242),
+}
+
+
+def shared_lightgcn_folder(name: str) -> Path:
+    "The shared copy of a LightGCN split, or a skip saying why there is none."
+    folder = Path(os.environ.get("CONTRASTREC_DATA", "/nonexistent")) / name
+    if not (folder / "train.txt").is_file() or not (folder / "test.txt").is_file():
+        pytest.skip(f"CONTRASTREC_DATA ({os.environ.get('CONTRASTREC_DATA')}) holds no {name}/train.txt and test.txt; "
+                    "the LightGCN splits cannot be redistributed, so they are only tested where a copy is")
+    return folder
+
+
+def plain_pairs(path: Path) -> np.ndarray:
+    "The (user, item) pairs of a LightGCN-format file, read the slow, obvious way, in file order."
+    pairs = []
+    for line in path.read_text().splitlines():
+        user, *items = map(int, line.split())
+        pairs += [(user, i) for i in items]
+    return np.array(pairs, dtype=np.int64).reshape(-1, 2)
+
+
+def sorted_rows(a: np.ndarray) -> np.ndarray:
+    return a[np.lexsort((a[:, 1], a[:, 0]))]
+
+
+@pytest.fixture(scope="module", params=sorted(LIGHTGCN_README))
+def shared_lightgcn(request):
+    "(name, folder, the split `load_benchmark_split` gives): each real split read once for the tests below."
+    folder = shared_lightgcn_folder(request.param)
+    return request.param, folder, load_benchmark_split(request.param)
+
+
+def test_lightgcn_benchmark_counts_match_the_data_readme(shared_lightgcn):
+    name, folder, split = shared_lightgcn
+    users, items, train_pairs, test_pairs = LIGHTGCN_README[name]
+    assert split.counts() == BENCHMARK_SPLITS[name].counts
+    assert split.counts()["users"] == users and split.counts()["items"] == items  # ids seen anywhere
+    every = pd.concat(split.parts().values())
+    assert every.user_id.max() + 1 == users and every.item_id.max() + 1 == items  # ... and all of 0..n-1
+    assert len(split.train) + len(split.valid) == train_pairs and len(split.test) == test_pairs
+    assert 0.10 <= len(split.valid) / train_pairs <= 0.105
+
+
+def test_lightgcn_benchmark_is_the_files_with_valid_carved_from_train(shared_lightgcn):
+    name, folder, split = shared_lightgcn
+    np.testing.assert_array_equal(split.test.to_numpy(), plain_pairs(folder / "test.txt"))
+    train_file = plain_pairs(folder / "train.txt")
+    carved = np.concatenate([split.train.to_numpy(), split.valid.to_numpy()])
+    np.testing.assert_array_equal(sorted_rows(carved), sorted_rows(train_file))  # train + valid = train.txt
+    assert len(pd.concat([split.train, split.valid]).drop_duplicates()) == len(train_file)  # disjoint
+    n = pd.Series(train_file[:, 0]).value_counts().sort_index()
+    n_valid = split.valid.groupby("user_id").size().reindex(n.index, fill_value=0)
+    assert (n_valid == [expected_n_valid(k, 0.1) for k in n]).all()
+    assert split.train.user_id.nunique() == len(n)  # every user keeps train items
+
+
+def test_lightgcn_benchmark_is_the_same_on_every_call(shared_lightgcn):
+    name, folder, split = shared_lightgcn
+    again = load_benchmark_split(name, folder=folder)
+    for part in ("train", "valid", "test"):
+        pd.testing.assert_frame_equal(getattr(again, part), getattr(split, part))
+    other_seed = load_lightgcn_split(folder, seed=1)
+    assert other_seed.sizes() == split.sizes() and not other_seed.valid.equals(split.valid)
+
+
+@pytest.mark.parametrize("name", sorted(LIGHTGCN_README))
+def test_a_damaged_or_missing_lightgcn_file_is_a_clear_error(tmp_path, monkeypatch, name):
+    source = shared_lightgcn_folder(name)
+    copy = tmp_path / name
+    shutil.copytree(source, copy, ignore=shutil.ignore_patterns("*list.txt", "*.md"))
+    data = bytearray((copy / "train.txt").read_bytes())
+    at = next(i for i in range(1000, len(data)) if chr(data[i]).isdigit())
+    data[at] = ord("7") if data[at] != ord("7") else ord("8")  # still well formed, no longer the published file
+    (copy / "train.txt").write_bytes(bytes(data))
+    with pytest.raises(DataUnavailableError, match=f"train.txt is not the published {name} file .* put the LightGCN"):
+        load_benchmark_split(name, folder=copy)
+    monkeypatch.setenv("CONTRASTREC_DATA", str(tmp_path))
+    with pytest.raises(DataUnavailableError, match=re.escape(f"{tmp_path}/{name}/train.txt is not the published")):
+        load_benchmark_split(name)
+    (copy / "test.txt").unlink()
+    shutil.copy(source / "train.txt", copy / "train.txt")
+    with pytest.raises(DataUnavailableError, match=f"{name}/test.txt is missing: .* not a complete {name} split"):
+        load_benchmark_split(name)
