@@ -109,9 +109,11 @@ def parse_ids(values: list[str], known) -> list:
 
 # %% ../nbs/08_cli.ipynb #92b52d0b
 def split_from_args(args: argparse.Namespace):
-    "The split named by `--split DIR`, or the log `--interactions F` split as `--split-mode` and its options say."
-    from contrastrec.data import from_frames, load_split, split_interactions
+    """The split named by `--split DIR` or `--benchmark NAME` (its files in `--data`), or the log
+    `--interactions F` split as `--split-mode` and its options say."""
+    from contrastrec.data import from_frames, load_benchmark_split, load_split, split_interactions
     if getattr(args, "split", None): return load_split(args.split, duplicates=args.duplicates)
+    if getattr(args, "benchmark", None): return load_benchmark_split(args.benchmark, folder=args.data)
     logs = from_frames(args.interactions, duplicates=args.duplicates).interactions
     return split_interactions(logs, args.split_mode, args.valid, args.test, args.last, args.seed)
 
@@ -309,10 +311,13 @@ def _add_model_option(s: argparse.ArgumentParser) -> None:
 
 # %% ../nbs/08_cli.ipynb #f556bf74
 def _add_split_parser(sub) -> None:
-    "`contrastrec split`: one interactions file in, a split folder out."
-    s = sub.add_parser("split", help="split one interactions file into a split folder")
-    s.add_argument("--interactions", required=True,
-                   help="interactions file (.csv or .tsv, with user_id and item_id columns)")
+    "`contrastrec split`: one interactions file, or a published split, in; a split folder out."
+    s = sub.add_parser("split", help="split an interactions file, or write a published split, into a split folder")
+    source = s.add_mutually_exclusive_group(required=True)
+    source.add_argument("--interactions", help="interactions file (.csv or .tsv, with user_id and item_id columns)")
+    source.add_argument("--benchmark", help="a published split by name: ml100k-v1, yelp2018 or gowalla")
+    s.add_argument("--data", help="with --benchmark: the folder of its files (default: $CONTRASTREC_DATA/NAME; "
+                                  "ml100k-v1 is rebuilt from MovieLens-100K in the cache)")
     _add_log_options(s)
     s.add_argument("--out", required=True, help="split folder to write (must not exist yet)")
 

@@ -298,3 +298,17 @@ def test_recommend_for_chosen_users_and_a_note_when_k_is_too_large(work, model, 
     assert "unknown user id" in errors(capsys, [*recommend, "--users", "99999", *out])
     assert "ids are integers" in errors(capsys, [*recommend, "--users", "ann", *out])
     assert "not allowed with" in errors(capsys, [*recommend, "--users", "1", "--users-file", "f", *out])
+
+
+@pytest.mark.parametrize("name", ["yelp2018", "gowalla"])
+def test_split_writes_a_published_benchmark_that_train_reads_back(name, tmp_path, capsys):
+    folder = Path(os.environ.get("CONTRASTREC_DATA", "")) / name
+    if not (folder / "train.txt").exists(): pytest.skip(f"{name} is not in CONTRASTREC_DATA (see ../shared/data)")
+    from contrastrec.data import load_benchmark_split, load_split
+    assert main(["split", "--benchmark", name, "--out", str(tmp_path / name)]) == 0
+    assert "interactions to" in capsys.readouterr().out
+    written, published = load_split(tmp_path / name), load_benchmark_split(name)
+    for part in ("train", "valid", "test"):
+        assert written.sizes()[part] == published.sizes()[part]
+        pd.testing.assert_frame_equal(getattr(written, part).reset_index(drop=True),
+                                      getattr(published, part).reset_index(drop=True), check_dtype=False)
