@@ -7,7 +7,9 @@ size of the fitted weights; for every dataset the process's peak resident memory
 includes TensorFlow's start-up and every earlier step). Writes benchmarks/results/baselines_scale.json, keeping
 the entries of datasets not re-run.
 
-    source tools/env.sh && nice .venv/bin/python benchmarks/baselines_scale.py [yelp2018 gowalla] [--k 50 100 200]
+    source tools/env.sh && nice .venv/bin/python benchmarks/baselines_scale.py [yelp2018 gowalla] [--k 50 100 ...]
+
+(the default grid is k ∈ {50, 100, 200, 400, 800}).
 """
 from __future__ import annotations
 
@@ -107,7 +109,7 @@ def benchmark(name: str, ks: list[int]) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("names", nargs="*", default=["yelp2018", "gowalla"])
-    parser.add_argument("--k", nargs="+", type=int, default=[50, 100, 200], help="ItemKNN's grid")
+    parser.add_argument("--k", nargs="+", type=int, default=[50, 100, 200, 400, 800], help="ItemKNN's grid")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "baselines_scale.json")
     args = parser.parse_args()
     previous = json.loads(args.out.read_text())["datasets"] if args.out.exists() else {}

@@ -313,7 +313,7 @@ def item_knn_weights(x: sp.csr_matrix, k: int,
     x = sp.csr_matrix(x)
     blocks = [keep_top_neighbours(cosine_item_similarity(x, np.arange(start, min(start + block_size, n_items))), k)
               for start in range(0, n_items, block_size)]
-    return sp.hstack(blocks, format="csr", dtype="float32")
+    return sp.hstack(blocks, format="csc").tocsr()  # side by side, csc blocks just concatenate
 
 # %% ../nbs/04_evaluation.ipynb #dd905ecf
 @dataclass
