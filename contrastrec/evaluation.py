@@ -26,9 +26,9 @@ __all__ = ['KNOWN_PARTS', 'RANKING_METRICS', 'LIST_METRICS', 'ALL_METRICS', 'rel
            'recall_at_k', 'ndcg_at_k', 'hit_at_k', 'mrr_at_k', 'precision_at_k', 'average_precision_at_k',
            'coverage_at_k', 'popularity_percentiles', 'self_information', 'mean_item_value_at_k', 'known_interactions',
            'Evaluator', 'evaluate', 'activity_buckets', 'metrics_by_bucket', 'Baseline', 'MostPopular',
-           'cosine_item_similarity', 'keep_top_neighbours', 'ItemItemBaseline', 'ItemKNN', 'ease_weights', 'EASE',
-           'MatrixFactorization', 'BPRTriples', 'BPRMF', 'hold_out_items', 'restrict_candidates', 'multi_hot_matrix',
-           'ContentKNN']
+           'cosine_item_similarity', 'keep_top_neighbours', 'item_knn_weights', 'ItemItemBaseline', 'ItemKNN',
+           'ease_weights', 'EASE', 'MatrixFactorization', 'BPRTriples', 'BPRMF', 'hold_out_items',
+           'restrict_candidates', 'multi_hot_matrix', 'ContentKNN']
 
 # %% ../nbs/04_evaluation.ipynb #66278cfc
 def relevance_matrix(pairs: np.ndarray, n_users: int, n_items: int) -> sp.csr_matrix:
@@ -272,34 +272,59 @@ class MostPopular(Baseline):
     def is_fitted(self) -> bool: return self.counts is not None
 
 # %% ../nbs/04_evaluation.ipynb #8d0190ce
-def cosine_item_similarity(x: sp.csr_matrix) -> np.ndarray:
-    """Dense item × item cosine similarity of the columns of `x`, zero on the diagonal (and for empty items).
-    Memory: dense `[n_items, n_items]` float32 arrays (co-occurrences, then similarities); time: the sparse XᵀX."""
-    cooc = (x.T @ x).toarray().astype("float32")
-    norms = np.sqrt(np.diag(cooc))
-    sim = cooc / np.maximum(np.outer(norms, norms), 1e-12)
-    np.fill_diagonal(sim, 0.0)
+def cosine_item_similarity(x: sp.csr_matrix, items: np.ndarray | None = None) -> sp.csc_matrix:
+    """Columns `items` (default: all) of the cosine similarity of the columns of `x`: a sparse `[n_items, len(items)]`
+    float32 matrix that does not store its zeros (the diagonal, empty items, pairs of items with no common user).
+    Memory and time: the sparse product `Xᵀ X[:, items]`, i.e. O(pairs of those items with the items sharing a user)."""
+    items = np.arange(x.shape[1]) if items is None else np.asarray(items)
+    norms = np.sqrt(np.asarray(x.multiply(x).sum(0), dtype="float32").ravel())
+    sim = sp.csc_matrix((x.T @ x[:, items]).astype("float32"))  # co-occurrence counts; column c is item items[c]
+    cols = np.repeat(np.arange(len(items)), np.diff(sim.indptr))
+    sim.data /= np.maximum(norms[sim.indices] * norms[items][cols], 1e-12)
+    sim.data[sim.indices == items[cols]] = 0.0  # S_jj = 0
+    sim.eliminate_zeros()
     return sim
 
 # %% ../nbs/04_evaluation.ipynb #f1cfd992
-def keep_top_neighbours(sim: np.ndarray, k: int) -> np.ndarray:
+def keep_top_neighbours(sim: sp.spmatrix | np.ndarray, k: int) -> sp.csc_matrix:
     """Weights `W[i, j] = sim[i, j]` if `i` is one of the `k` most similar items of `j` (ties: lower `i` first), else 0.
-    Memory: a copy of `sim` and its int64 argsort; time O(n_items² log n_items)."""
-    if k >= sim.shape[0]: return sim.copy()
-    weights = sim.copy()
-    others = np.argsort(-sim, axis=0, kind="stable")[k:]  # per column j: everything but its k nearest
-    np.put_along_axis(weights, others, 0.0, axis=0)
-    return weights
+    `sim` (sparse or dense) holds non-negative similarities, one column per target item `j`; `W` is sparse, float32,
+    with at most `k` entries per column. Memory O(nnz(sim)); time O(nnz(sim) log nnz(sim)): one sort of its entries."""
+    sim = sp.csc_matrix(sim, dtype="float32", copy=True)
+    sim.eliminate_zeros()
+    sim.sort_indices()  # rows ascending within each column, so a stable sort breaks ties by the lower i
+    if sim.nnz and sim.data.min() < 0: raise ValueError("keep_top_neighbours needs non-negative similarities.")
+    cols = np.repeat(np.arange(sim.shape[1]), np.diff(sim.indptr))
+    # non-negative float32s order like their int32 bit patterns: one int64 key sorts by column, then similarity desc.
+    order = np.argsort((cols.astype(np.int64) << 32) - sim.data.view(np.int32), kind="stable")
+    keep = order[np.arange(sim.nnz) - sim.indptr[cols] < k]  # the first k of each column's run
+    return sp.csc_matrix((sim.data[keep], (sim.indices[keep], cols[keep])), shape=sim.shape)
+
+# %% ../nbs/04_evaluation.ipynb #0a985458
+def item_knn_weights(x: sp.csr_matrix, k: int,
+                     block_size: int | None = None,  # target items per block; default about 2**25 / n_items
+                     ) -> sp.csr_matrix:
+    """ItemKNN's weights `keep_top_neighbours(cosine_item_similarity(x), k)`, computed one block of target items
+    (columns) at a time: a sparse `[n_items, n_items]` float32 matrix with at most `n_items × k` non-zeros.
+    Memory: one block's similarities, O(block_size × n_items) at worst and its item pairs sharing a user in practice,
+    plus the kept weights, O(n_items × k); time: the sparse product XᵀX and one sort of each block's non-zeros."""
+    n_items = x.shape[1]
+    block_size = block_size or max(1, 2**25 // n_items)
+    x = sp.csr_matrix(x)
+    blocks = [keep_top_neighbours(cosine_item_similarity(x, np.arange(start, min(start + block_size, n_items))), k)
+              for start in range(0, n_items, block_size)]
+    return sp.hstack(blocks, format="csc").tocsr()  # side by side, csc blocks just concatenate
 
 # %% ../nbs/04_evaluation.ipynb #dd905ecf
 @dataclass
 class ItemItemBaseline(Baseline):
     """A baseline that scores `history · W` with item–item weights `W` computed by `item_weights` from the train data.
-    Memory: `W` is a dense `[n_items, n_items]` float32 array; time per batch O(its history entries × n_items)."""
-    weights: np.ndarray | None = field(default=None, init=False, repr=False)
+    Memory: `W`, a dense `[n_items, n_items]` float32 array or a sparse matrix, and one dense `[b, n_items]` batch
+    of scores; time per batch O(its history entries × the entries of W's rows they read)."""
+    weights: np.ndarray | sp.spmatrix | None = field(default=None, init=False, repr=False)
 
-    def item_weights(self, data: EncodedDataset) -> np.ndarray:
-        "The `[n_items, n_items]` weights learned from `data` (its train part only)."
+    def item_weights(self, data: EncodedDataset) -> np.ndarray | sp.spmatrix:
+        "The `[n_items, n_items]` weights (dense or sparse) learned from `data` (its train part only)."
         raise NotImplementedError
 
     def fit(self, data: EncodedDataset) -> ItemItemBaseline:
@@ -307,7 +332,8 @@ class ItemItemBaseline(Baseline):
         return self
 
     def score(self, users: np.ndarray, history: sp.csr_matrix) -> np.ndarray:
-        return history[users] @ self.weights
+        scores = history[users] @ self.weights  # sparse @ dense is dense, sparse @ sparse is sparse
+        return scores.toarray() if sp.issparse(scores) else scores
 
     @property
     def is_fitted(self) -> bool: return self.weights is not None
@@ -316,11 +342,11 @@ class ItemItemBaseline(Baseline):
 @dataclass
 class ItemKNN(ItemItemBaseline):
     """Item-based nearest neighbours: cosine item–item similarity, `k` neighbours kept per item.
-    Scores = history · W, with W dense items × items."""
+    Scores = history · W, with W sparse items × items, at most `k` non-zeros per column (`item_knn_weights`)."""
     k: int = 200
 
-    def item_weights(self, data: EncodedDataset) -> np.ndarray:
-        return keep_top_neighbours(cosine_item_similarity(data.matrix(["train"])), self.k)
+    def item_weights(self, data: EncodedDataset) -> sp.csr_matrix:
+        return item_knn_weights(data.matrix(["train"]), self.k)
 
 # %% ../nbs/04_evaluation.ipynb #592e5850
 def ease_weights(x: sp.csr_matrix, lam: float) -> np.ndarray:
@@ -489,7 +515,7 @@ def multi_hot_matrix(indices: np.ndarray, width: int | None = None) -> np.ndarra
 @dataclass
 class ContentKNN(ItemItemBaseline):
     """Content-based: cosine similarity of the items' multi-hot `features`, scores = history · W.
-    It ranks items nobody has seen. Memory: a dense items × items W (like ItemKNN), and the dense
+    It ranks items nobody has seen. Memory: a dense items × items W (like EASE), and the dense
     items × feature-values matrix while fitting."""
     features: tuple = ("genres", "title")
 

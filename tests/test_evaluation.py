@@ -27,6 +27,7 @@ from contrastrec.evaluation import (
     hit_at_k,
     hit_matrix,
     hold_out_items,
+    item_knn_weights,
     keep_top_neighbours,
     known_interactions,
     mrr_at_k,
@@ -255,21 +256,49 @@ def test_ease_columns_are_ridge_regressions_on_the_other_items(x, lam):
 @SETTINGS
 @given(arrays(np.float32, (8, 7), elements=st.sampled_from([0.0, 1.0])), st.integers(1, 8))
 def test_itemknn_keeps_k_neighbours_per_item(x, k):
-    sim = cosine_item_similarity(sp.csr_matrix(x))
+    sim = cosine_item_similarity(sp.csr_matrix(x)).toarray()
     assert np.allclose(sim, sim.T, atol=1e-6) and np.allclose(np.diag(sim), 0) and (sim <= 1 + 1e-6).all()
-    w = keep_top_neighbours(sim, k)
+    w = keep_top_neighbours(sim, k).toarray()
     assert ((w != 0).sum(0) <= k).all()
     kept = np.where(w != 0, sim, np.inf).min(0)
     dropped = np.where((w == 0) & ~np.eye(7, dtype=bool), sim, -np.inf).max(0)
     assert (kept >= dropped - 1e-6).all()  # nothing dropped is more similar than anything kept
 
 
+def dense_item_knn(x, k):
+    "The dense reference: the full similarity matrix, then a stable argsort of each column (ties: lower row first)."
+    cooc = (x.T @ x).toarray().astype("float32")
+    norms = np.sqrt(np.diag(cooc))
+    sim = cooc / np.maximum(np.outer(norms, norms), 1e-12)
+    np.fill_diagonal(sim, 0.0)
+    np.put_along_axis(sim, np.argsort(-sim.copy(), axis=0, kind="stable")[k:], 0.0, axis=0)
+    return sim
+
+
+@SETTINGS
+@given(arrays(np.float32, (10, 9), elements=st.sampled_from([0.0, 0.0, 1.0, 2.0])), st.integers(1, 12),
+       st.sampled_from([1, 2, 4, 9, None]))
+def test_blocked_sparse_itemknn_is_the_dense_rule_exactly(x, k, block_size):
+    "Same weights bit for bit, whatever the block size, including ties at the k-th place and k ≥ n_items."
+    x = sp.csr_matrix(x)
+    w = item_knn_weights(x, k, block_size)
+    assert sp.issparse(w) and w.dtype == np.float32 and w.nnz <= 9 * k
+    assert np.array_equal(w.toarray(), dense_item_knn(x, k))
+
+
+def test_itemknn_weights_do_not_depend_on_the_block_size(data):
+    x = data.matrix(["train"])
+    one = item_knn_weights(x, 5)  # ~40 items: a single block by default
+    assert one.nnz <= data.n_items * 5 and abs(one - item_knn_weights(x, 5, block_size=7)).max() == 0
+    assert np.array_equal(one.toarray(), dense_item_knn(x, 5))
+
+
 def test_history_is_the_protocols_known_interactions(data):
     knn = ItemKNN(k=5).fit(data)
     users = np.arange(1, data.n_users)
     for part in ("valid", "test"):
-        expected = known_interactions(data, part)[users] @ knn.weights
-        assert np.allclose(knn.score_fn(data, part)(users), expected)
+        expected = known_interactions(data, part)[users] @ knn.weights.toarray()  # sparse @ dense, as EASE scores
+        assert np.array_equal(knn.score_fn(data, part)(users), expected)
     own = sp.csr_matrix((data.n_users, data.n_items))
     assert np.allclose(knn.score_fn(data, "test", history=own)(users), 0)
 

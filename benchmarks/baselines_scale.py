@@ -1,0 +1,128 @@
+"""Most popular and ItemKNN on Yelp2018 and Gowalla (chapter 4's baselines at benchmark scale); run by hand, not in CI.
+
+Protocol (the benchmark README's): ItemKNN's k selected on valid NDCG@20 over a small grid, the selected model
+reported on valid and test; full ranking over every item, known items excluded, Recall@20 and NDCG@20.
+For every fit: wall-clock seconds, the peak of numpy/scipy allocations during the fit (`tracemalloc`), and the
+size of the fitted weights; for every dataset the process's peak resident memory so far (`ru_maxrss`, which
+includes TensorFlow's start-up and every earlier step). Writes benchmarks/results/baselines_scale.json, keeping
+the entries of datasets not re-run.
+
+    source tools/env.sh && nice .venv/bin/python benchmarks/baselines_scale.py [yelp2018 gowalla] [--k 50 100 ...]
+
+(the default grid is k ∈ {50, 100, 200, 400, 800}).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import sys
+import time
+import tracemalloc
+from pathlib import Path
+
+import numpy as np
+import scipy
+import scipy.sparse as sp
+
+from contrastrec.data import encode, load_benchmark_split
+from contrastrec.evaluation import Evaluator, ItemKNN, MostPopular
+
+SELECT_ON = "ndcg@20"
+METRICS = ("recall", "ndcg")
+
+
+def peak_rss_gib() -> float:
+    "The process's peak resident memory so far (Linux reports ru_maxrss in KiB)."
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 3)
+
+
+def weights_mib(model) -> float:
+    "Memory held by the fitted model's scoring array(s)."
+    w = getattr(model, "weights", None)
+    if w is None: w = model.counts
+    arrays = (w.data, w.indices, w.indptr) if sp.issparse(w) else (w,)
+    return round(sum(a.nbytes for a in arrays) / 2**20, 2)
+
+
+def timed_fit(model, data) -> tuple[object, dict]:
+    "Fit under tracemalloc; seconds and the peak traced allocation (MiB) of the fit."
+    tracemalloc.start()
+    start = time.perf_counter()
+    model.fit(data)
+    seconds = time.perf_counter() - start
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    return model, {"fit_seconds": round(seconds, 2), "fit_peak_traced_mib": round(peak / 2**20, 1),
+                   "weights_mib": weights_mib(model)}
+
+
+def timed_eval(evaluator: Evaluator, model, data, part: str) -> tuple[dict, float]:
+    start = time.perf_counter()
+    metrics = evaluator(model.score_fn(data, part))
+    return metrics, round(time.perf_counter() - start, 2)
+
+
+def benchmark(name: str, ks: list[int]) -> dict:
+    start = time.perf_counter()
+    data = encode(load_benchmark_split(name))
+    out = {"n_users": data.n_users - 1, "n_items": data.n_items - 1, "train_pairs": len(data.train),
+           "valid_pairs": len(data.valid), "test_pairs": len(data.test),
+           "load_seconds": round(time.perf_counter() - start, 2)}
+    valid_eval = Evaluator(data, "valid", ks=(20,), metrics=METRICS)
+    test_eval = Evaluator(data, "test", ks=(20,), metrics=METRICS)
+    print(f"{name}: {out['n_users']:,} users, {out['n_items']:,} items, {out['train_pairs']:,} train pairs "
+          f"(loaded in {out['load_seconds']} s)", flush=True)
+
+    pop, cost = timed_fit(MostPopular(), data)
+    valid, valid_s = timed_eval(valid_eval, pop, data, "valid")
+    test, test_s = timed_eval(test_eval, pop, data, "test")
+    out["MostPopular"] = {"config": {}, **cost, "valid": valid, "test": test,
+                          "valid_eval_seconds": valid_s, "test_eval_seconds": test_s}
+    print(f"  MostPopular: valid {SELECT_ON} {valid[SELECT_ON]:.4f}, test recall@20 {test['recall@20']:.4f} "
+          f"ndcg@20 {test['ndcg@20']:.4f}", flush=True)
+
+    grid, best, best_model = [], None, None
+    for k in ks:
+        model, cost = timed_fit(ItemKNN(k=k), data)
+        valid, valid_s = timed_eval(valid_eval, model, data, "valid")
+        point = {"config": {"k": k}, **cost, "valid": valid, "valid_eval_seconds": valid_s,
+                 "peak_rss_gib_so_far": peak_rss_gib()}
+        grid.append(point)
+        print(f"  ItemKNN k={k}: fit {cost['fit_seconds']} s (peak traced {cost['fit_peak_traced_mib']} MiB, "
+              f"W {cost['weights_mib']} MiB), valid recall@20 {valid['recall@20']:.4f} ndcg@20 {valid['ndcg@20']:.4f} "
+              f"({valid_s} s)", flush=True)
+        if best is None or valid[SELECT_ON] > best["valid"][SELECT_ON]: best, best_model = point, model
+        else: del model
+    test, test_s = timed_eval(test_eval, best_model, data, "test")
+    out["ItemKNN"] = {**{key: best[key] for key in ("config", "fit_seconds", "fit_peak_traced_mib", "weights_mib",
+                                                    "valid", "valid_eval_seconds")},
+                      "test": test, "test_eval_seconds": test_s, "grid": grid}
+    print(f"  ItemKNN selected {best['config']}: test recall@20 {test['recall@20']:.4f} "
+          f"ndcg@20 {test['ndcg@20']:.4f} ({test_s} s)", flush=True)
+    out["peak_rss_gib_so_far"] = peak_rss_gib()
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("names", nargs="*", default=["yelp2018", "gowalla"])
+    parser.add_argument("--k", nargs="+", type=int, default=[50, 100, 200, 400, 800], help="ItemKNN's grid")
+    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "baselines_scale.json")
+    args = parser.parse_args()
+    previous = json.loads(args.out.read_text())["datasets"] if args.out.exists() else {}
+    run = {"command": "nice .venv/bin/python benchmarks/baselines_scale.py " + " ".join(sys.argv[1:]),
+           "machine": {"cpus": os.cpu_count(), "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
+                       "python": platform.python_version(), "numpy": np.__version__, "scipy": scipy.__version__}}
+    # times are wall-clock: a busy machine (see its load average) inflates them
+    datasets = {**previous, **{name: {**run, **benchmark(name, args.k)} for name in args.names}}
+    results = {"selected_on": f"valid {SELECT_ON}", "reported_on": "test", "datasets": datasets}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=1) + "\n")
+    print("wrote", args.out, f"(peak resident memory {peak_rss_gib()} GiB)")
+
+
+if __name__ == "__main__":
+    main()
