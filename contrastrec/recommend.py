@@ -225,26 +225,26 @@ def item_ids(self: Recommender) -> np.ndarray:
     "Raw ids of the known items, in index order."
     return self.data.item_vocab.ids.to_numpy()
 
+# %% ../nbs/06_recommendation.ipynb #ad8593f6
+def _known_indices(vocab: Vocabulary, ids, side: str, hint: str) -> np.ndarray:
+    "Indices of the raw `ids` in `vocab`; unknown ones (index 0) raise a ValueError ending with `hint`."
+    ids = _as_ids(ids)
+    idx = vocab.lookup(ids)
+    if (unknown := ids[idx == 0]).size:
+        raise ValueError(f"{unknown.size} unknown {side} id(s), e.g. {unknown[:3].tolist()}; {hint}")
+    return idx
+
 # %% ../nbs/06_recommendation.ipynb #416589e3
 @patch
 def _user_indices(self: Recommender, user_ids) -> np.ndarray:
     if user_ids is None: return np.arange(1, self.data.n_users, dtype="int32")
-    ids = _as_ids(user_ids)
-    idx = self.data.user_vocab.lookup(ids)
-    if (unknown := ids[idx == 0]).size:
-        raise ValueError(f"{unknown.size} unknown user id(s), e.g. {unknown[:3].tolist()}; serve new users "
-                         "with recommend_for_history(item_ids).")
-    return idx
+    hint = "serve new users with recommend_for_history(item_ids)."
+    return _known_indices(self.data.user_vocab, user_ids, "user", hint)
 
 # %% ../nbs/06_recommendation.ipynb #c847e3e1
 @patch
 def _item_indices(self: Recommender, item_ids) -> np.ndarray:
-    ids = _as_ids(item_ids)
-    idx = self.data.item_vocab.lookup(ids)
-    if (unknown := ids[idx == 0]).size:
-        raise ValueError(f"{unknown.size} unknown item id(s), e.g. {unknown[:3].tolist()}; "
-                         "only items seen in training have vectors.")
-    return idx
+    return _known_indices(self.data.item_vocab, item_ids, "item", "only items seen in training have vectors.")
 
 # %% ../nbs/06_recommendation.ipynb #1de6eaef
 @patch
