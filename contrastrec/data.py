@@ -35,7 +35,7 @@ __all__ = ['ML100K_URL', 'ML100K_FILES', 'ML100K_COUNTS', 'SPLIT_MODES', 'SPLIT_
            'check_benchmark_folder', 'load_benchmark_split', 'read_lightgcn_file', 'carve_valid', 'load_lightgcn_split',
            'Vocabulary', 'tokenize', 'CategoricalSpec', 'NumericSpec', 'BucketSpec', 'MultiHotSpec', 'spec_to_config',
            'spec_from_config', 'fit_spec', 'EncodedDataset', 'encode', 'history_table', 'feature_tables',
-           'pair_dataset', 'user_dataset', 'item_frequencies', 'sampling_distribution', 'sample_items']
+           'pair_dataset', 'trim_padding', 'user_dataset', 'item_frequencies', 'sampling_distribution', 'sample_items']
 
 # %% ../nbs/01_data_prep.ipynb #871660fa
 ML100K_URL = "https://files.grouplens.org/datasets/movielens/ml-100k.zip"
@@ -1027,32 +1027,50 @@ def pair_dataset(data: EncodedDataset, batch_size: int = 1024, seed: int = 0, sh
     return ds.map(gather, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
 
 # %% ../nbs/01_data_prep.ipynb #fe1e9b66
-def _multi_hot_rows(m: sp.csr_matrix):
-    """A function from a batch of row indices to those rows of the sparse 0/1 matrix `m`.
-    The rows come back as a dense `[B, n_cols]` float32 tensor."""
-    rows = tf.RaggedTensor.from_row_splits(tf.constant(m.indices.astype("int64")),
-                                           tf.constant(m.indptr.astype("int64")))
-    def dense(u):
-        b = tf.gather(rows, u)
-        shape = tf.stack([tf.shape(u, out_type=tf.int64)[0], m.shape[1]])
-        return tf.scatter_nd(tf.stack([b.value_rowids(), b.values], axis=1), tf.ones_like(b.values, tf.float32), shape)
-    return dense
+def _length_grouped_batches(lengths: np.ndarray, batch_size: int, seed: int, epoch: tf.Variable | None,
+                            window_batches: int = 64) -> tf.data.Dataset:
+    """Batches of row indices 0..n-1 in which rows of similar `lengths` travel together: shuffled, grouped by length
+    within windows of `window_batches` batches, batches shuffled. Keyed on (seed, epoch); without `epoch`, re-drawn."""
+    n, window = len(lengths), batch_size * window_batches
+    lengths = tf.constant(np.asarray(lengths, "int64"))
+    sizes = tf.constant([min(batch_size, n - s) for s in range(0, n, batch_size)], tf.int64)
+    def order(key):
+        seeds = tf.stack([tf.constant(seed, tf.int64), key])
+        rows = tf.random.experimental.stateless_shuffle(tf.range(n, dtype=tf.int64), seed=seeds)
+        rank = (tf.range(n, dtype=tf.int64) // window) * (tf.reduce_max(lengths) + 1) + tf.gather(lengths, rows)
+        batches = tf.RaggedTensor.from_row_lengths(tf.gather(rows, tf.argsort(rank, stable=True)), sizes)
+        return tf.gather(batches, tf.random.experimental.stateless_shuffle(tf.range(len(sizes)), seed=seeds + 1))
+    keys = (tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).take(1) if epoch is None
+            else tf.data.Dataset.from_tensors(0).map(lambda _: tf.cast(epoch, tf.int64)))
+    batches = keys.flat_map(lambda key: tf.data.Dataset.from_tensor_slices(order(key)))
+    return batches.apply(tf.data.experimental.assert_cardinality(len(sizes)))
+
+# %% ../nbs/01_data_prep.ipynb #505ee493
+def trim_padding(rows: tf.Tensor) -> tf.Tensor:
+    "A left-aligned, 0-padded `[B, L]` matrix cut to its longest row's width (at least 1)."
+    width = tf.reduce_max(tf.math.count_nonzero(rows, axis=1, dtype=tf.int32))
+    return rows[:, :tf.maximum(width, 1)]
 
 # %% ../nbs/01_data_prep.ipynb #9ffb5f7f
 def user_dataset(data: EncodedDataset, batch_size: int = 64, seed: int = 0, shuffle: bool = True,
                  epoch: tf.Variable | None = None, user_tables: dict[str, np.ndarray] | None = None,
-                 parts: Sequence[str] = ("train",)) -> tf.data.Dataset:
-    """Batches `{'user': features, 'positives': [B, n_items] multi-hot}` over users with interactions in `parts`.
-    The positives are dense per batch only."""
+                 parts: Sequence[str] = ("train",), group_by_length: bool = False) -> tf.data.Dataset:
+    """Batches `{'user': features, 'positives': [B, P] item indices}` over users with interactions in `parts`.
+    Positives are padded with 0 to the batch's longest row; `group_by_length` groups rows of similar length and cuts
+    a `history` to the batch's longest row too."""
     m = data.matrix(parts, oov=False)
-    ids = tf.constant((np.flatnonzero(np.diff(m.indptr)[1:]) + 1).astype("int32"))
+    ids = (np.flatnonzero(np.diff(m.indptr)[1:]) + 1).astype("int32")
     user_tables = feature_tables(data, "user") if user_tables is None else user_tables
     tables = {k: tf.constant(v) for k, v in user_tables.items()}
-    positives = _multi_hot_rows(m)
+    items = tf.RaggedTensor.from_row_splits(tf.constant(m.indices.astype("int32")),
+                                            tf.constant(m.indptr.astype("int64")))
     def gather(rows):
-        u = tf.gather(ids, rows)
-        return {"user": _gather(tables, u), "positives": positives(u)}
-    ds = _index_batches(len(ids), batch_size, seed, shuffle, epoch, False)
+        u = tf.gather(tf.constant(ids), rows)
+        user = _gather(tables, u)
+        if "history" in user and group_by_length: user["history"] = trim_padding(user["history"])
+        return {"user": user, "positives": tf.gather(items, u).to_tensor()}
+    if shuffle and group_by_length: ds = _length_grouped_batches(np.diff(m.indptr)[ids], batch_size, seed, epoch)
+    else: ds = _index_batches(len(ids), batch_size, seed, shuffle, epoch, False)
     return ds.map(gather, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
 
 # %% ../nbs/01_data_prep.ipynb #8ef3b33c

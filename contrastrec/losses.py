@@ -11,8 +11,8 @@ from keras import ops
 # %% auto #0
 __all__ = ['similarity_logits', 'bpr_loss', 'info_nce_loss', 'logq_correction', 'negative_mask', 'with_extra_negatives',
            'mixture_logq', 'in_batch_softmax_loss', 'multi_positive_softmax_loss', 'full_softmax_loss',
-           'MultiPositiveSoftmaxLoss', 'InBatchSoftmaxLoss', 'info_nce_views', 'alignment', 'uniformity',
-           'directau_loss']
+           'candidate_mask', 'sampled_multi_positive_loss', 'MultiPositiveSoftmaxLoss', 'InBatchSoftmaxLoss',
+           'info_nce_views', 'alignment', 'uniformity', 'directau_loss']
 
 # %% ../nbs/03_loss_derivation.ipynb #42650644
 def _check_temperature(temperature: float) -> None:
@@ -159,6 +159,38 @@ def full_softmax_loss(user, all_items, positives, temperature: float = 0.2, norm
     """Softmax over the whole catalogue `all_items` [N, D] for each user [B, D]: [B].
     Each user's loss is averaged over its multi-hot `positives` [B, N]."""
     return multi_positive_softmax_loss(similarity_logits(user, all_items, temperature, normalize), positives, mask)
+
+# %% ../nbs/03_loss_derivation.ipynb #b99f1113
+def candidate_mask(positives,  # [B, P] each row's positive item indices, 0 = padding
+                   candidate_ids,  # [M] item indices of the shared candidates (an item may be drawn twice)
+                   n_items: int):  # catalogue size (item indices are below it)
+    "[B, M] bool: True where a candidate is *not* one of the row's positives (all copies of an accidental hit: False)."
+    positives, candidate_ids = ops.cast(positives, "int32"), ops.cast(candidate_ids, "int32")
+    m = ops.shape(candidate_ids)[0]
+    # one representative position per drawn item (1-based; 0: not drawn): a twice-drawn item keeps one of its positions
+    slot = ops.scatter_update(ops.zeros((n_items,), "int32"), ops.expand_dims(candidate_ids, 1),
+                              ops.arange(1, m + 1, dtype="int32"))
+    b, p = ops.shape(positives)[0], ops.shape(positives)[1]
+    rows = ops.broadcast_to(ops.expand_dims(ops.arange(b, dtype="int32"), 1), (b, p))
+    where = ops.where(positives > 0, ops.take(slot, positives), 0)
+    hits = ops.scatter(ops.reshape(ops.stack([rows, where], -1), (-1, 2)), ops.ones((b * p,), "int32"), (b, m + 1))
+    return ops.take(hits, ops.take(slot, candidate_ids), axis=1) == 0   # each copy looks up its representative
+
+# %% ../nbs/03_loss_derivation.ipynb #c9f3232a
+def sampled_multi_positive_loss(positive_logits,  # [B, P] logit of each row's positives (any value on padding)
+                                positive_mask,  # [B, P] bool, False on padding
+                                candidate_logits,  # [B, M] logits against the shared candidates
+                                candidate_keep,  # [B, M] bool, False on accidental hits (and dropped columns)
+                                log_weight=0.0):  # log of the items each candidate stands for: log(N/M), 0 if exact
+    "Σ over each row's positives of log Ẑ − s, Ẑ = exact positives + weighted candidates: [B] (0 for a row without)."
+    positive_logits, candidate_logits = ops.convert_to_tensor(positive_logits), ops.convert_to_tensor(candidate_logits)
+    positive_mask = ops.cast(positive_mask, "bool")
+    floor = -1e9  # a finite "minus infinity": a row with no positive (or no candidate left) keeps finite gradients
+    sampled = ops.logsumexp(ops.where(ops.cast(candidate_keep, "bool"), candidate_logits + log_weight, floor), axis=-1)
+    own = ops.logsumexp(ops.where(positive_mask, positive_logits, floor), axis=-1)
+    log_z = ops.logaddexp(sampled, own)
+    per_positive = ops.where(positive_mask, ops.expand_dims(log_z, -1) - positive_logits, 0.0)
+    return ops.sum(per_positive, axis=-1)
 
 # %% ../nbs/03_loss_derivation.ipynb #61786a46
 @keras.saving.register_keras_serializable(package="contrastrec")

@@ -194,7 +194,7 @@ class Recommender:
         self.known = self.data.matrix(self.known_parts, oov=False)
         self.user_inputs = user_inputs(self.data, self.known_parts)
         with _step(f"embedded {self.data.n_users - 1:,} users and {self.data.n_items - 1:,} items", verbose):
-            self.user_vectors = ops.convert_to_numpy(model.user_vectors(self.user_inputs, batch_size=1024))
+            self.user_vectors = ops.convert_to_numpy(model.user_vectors(self.user_inputs, batch_size=256))
             items = feature_tables(self.data, "item")
             self.item_vectors = ops.convert_to_numpy(model.item_vectors(items, batch_size=4096))
         self.index_kind, self.index_options = index, dict(index_options)

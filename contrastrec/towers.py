@@ -17,23 +17,35 @@ from keras import ops
 from .data import EncodedDataset, spec_from_config, spec_to_config
 
 # %% auto #0
-__all__ = ['pool_embeddings', 'HistoryEncoder', 'FeatureEncoder', 'Tower', 'graph_adjacency', 'sparse_matmul',
-           'perturb_embeddings', 'LightGCN', 'LightGCNEncoder', 'TwoTowerModel', 'serialize_together', 'pca_2d',
-           'first_label']
+__all__ = ['PRODUCT_POOLING_ROWS', 'pool_embeddings', 'HistoryEncoder', 'FeatureEncoder', 'Tower', 'graph_adjacency',
+           'sparse_matmul', 'perturb_embeddings', 'LightGCN', 'LightGCNEncoder', 'TwoTowerModel', 'serialize_together',
+           'pca_2d', 'first_label']
 
 # %% ../nbs/02_feature_extraction.ipynb #4a995241
-def pool_embeddings(table,  # embedding table [V, d]
-                    indices,  # padded row indices [B, L], 0 = padding
-                    keep=None):  # optional boolean mask [B, L] of the entries to keep
-    "Masked mean of the rows of `table` named in each row of `indices`, as one scatter and one matrix product."
-    weights = ops.cast(indices > 0, table.dtype)
-    if keep is not None: weights = weights * ops.cast(keep, table.dtype)
-    weights = weights / ops.maximum(ops.sum(weights, axis=1, keepdims=True), 1.0)
+PRODUCT_POOLING_ROWS = 4096  # tables up to this many rows pool by a matrix product, larger ones by a gather
+
+def _pool_by_product(table, indices, weights):
+    "Σ_j weights[b, j] · table[indices[b, j]] as a scatter into [B, V] and one matrix product: O(B V d)."
     n_rows, width = ops.shape(indices)[0], ops.shape(indices)[1]
     rows = ops.broadcast_to(ops.expand_dims(ops.arange(n_rows, dtype=indices.dtype), 1), (n_rows, width))
     coords = ops.reshape(ops.stack([rows, indices], axis=-1), (-1, 2))
-    dense = ops.scatter(coords, ops.reshape(weights, (-1,)), (n_rows, ops.shape(table)[0]))
-    return ops.matmul(dense, table)
+    return ops.matmul(ops.scatter(coords, ops.reshape(weights, (-1,)), (n_rows, ops.shape(table)[0])), table)
+
+# %% ../nbs/02_feature_extraction.ipynb #40ada831
+def _pool_by_gather(table, indices, weights):
+    "The same sum as a gather of [B, L, d] rows and a weighted sum: O(B L d)."
+    return ops.einsum("bl,bld->bd", weights, ops.take(table, indices, axis=0))
+
+# %% ../nbs/02_feature_extraction.ipynb #6b1c6d45
+def pool_embeddings(table,  # embedding table [V, d]
+                    indices,  # padded row indices [B, L], 0 = padding
+                    keep=None):  # optional boolean mask [B, L] of the entries to keep
+    "Masked mean of the `table` rows named in each row of `indices`: a product on small tables, a gather on large ones."
+    weights = ops.cast(indices > 0, table.dtype)
+    if keep is not None: weights = weights * ops.cast(keep, table.dtype)
+    weights = weights / ops.maximum(ops.sum(weights, axis=1, keepdims=True), 1.0)
+    pool = _pool_by_product if table.shape[0] <= PRODUCT_POOLING_ROWS else _pool_by_gather
+    return pool(table, indices, weights)
 
 # %% ../nbs/02_feature_extraction.ipynb #7cfba9ad
 def _check_rate(rate: float, what: str) -> float:
@@ -348,11 +360,19 @@ def get_config(self: LightGCNEncoder) -> dict:  # noqa: F811
     return {**super(LightGCNEncoder, self).get_config(), "graph": _serialize(self.graph), "side": self.side}
 
 # %% ../nbs/02_feature_extraction.ipynb #4fe75dc2
+def _trim_history(features: dict) -> dict:
+    """`features` with a left-aligned NumPy `history` cut to its longest row (the slice's need, not the data's).
+    A tensor is left as it is (inside a compiled function its values are not known)."""
+    history = features.get("history")
+    if not isinstance(history, np.ndarray): return features
+    return {**features, "history": history[:, :max(1, int((history > 0).sum(1).max(initial=0)))]}
+
+# %% ../nbs/02_feature_extraction.ipynb #3e0f54b1
 def _embed(tower: Tower, features: dict, batch_size: int | None, training: bool):
-    "The tower's vectors of `features`, in slices of `batch_size` rows if given."
-    if batch_size is None: return tower(features, training=training)
+    "The tower's vectors of `features`, in slices of `batch_size` rows if given, each history cut to the slice's need."
+    if batch_size is None: return tower(_trim_history(features), training=training)
     n = int(ops.shape(features["id"] if "id" in features else next(iter(features.values())))[0])
-    chunks = [tower({k: v[s:s + batch_size] for k, v in features.items()}, training=training)
+    chunks = [tower(_trim_history({k: v[s:s + batch_size] for k, v in features.items()}), training=training)
               for s in range(0, n, batch_size)]
     return ops.concatenate(chunks, axis=0)
 

@@ -20,18 +20,19 @@ from keras import ops
 
 from .data import EncodedDataset, feature_tables, history_table, item_frequencies, pair_dataset, user_dataset
 from .evaluation import KNOWN_PARTS, Evaluator
-from .losses import full_softmax_loss, in_batch_softmax_loss, info_nce_views, mixture_logq
+from .losses import candidate_mask, full_softmax_loss, in_batch_softmax_loss, info_nce_views, mixture_logq
 from .towers import FeatureEncoder, HistoryEncoder, LightGCN, LightGCNEncoder, Tower, TwoTowerModel
 
 # ruff would join these two imports into one wrapped over several lines, which nbdev_export does not make relative
 # isort: split
+from .losses import sampled_multi_positive_loss, similarity_logits
 from .towers import graph_adjacency, serialize_together
 
 # %% auto #0
-__all__ = ['TrainConfig', 'Task', 'drop_target_from_history', 'gather_rows', 'FullSoftmax', 'InBatchSoftmax', 'UserViews',
-           'GraphViews', 'ContrastiveModel', 'model_from_config', 'user_inputs', 'cosine_scores', 'validation_metrics',
-           'ValidationMetrics', 'ResumableEarlyStopping', 'seed_states', 'EpochSeeding', 'format_duration',
-           'EpochProgress', 'training_dataset', 'fit']
+__all__ = ['TrainConfig', 'Task', 'drop_target_from_history', 'gather_rows', 'FullSoftmax', 'multi_hot_rows', 'InBatchSoftmax',
+           'UserViews', 'GraphViews', 'ContrastiveModel', 'model_from_config', 'user_inputs', 'cosine_scores',
+           'validation_metrics', 'ValidationMetrics', 'ResumableEarlyStopping', 'seed_states', 'EpochSeeding',
+           'format_duration', 'EpochProgress', 'batch_size_for', 'training_dataset', 'fit']
 
 # %% ../nbs/05_training.ipynb #6a2120d2
 def _same_kind(value, default) -> bool:
@@ -52,6 +53,8 @@ def _check_train_config(c) -> None:
     for name, allowed in _CHOICES.items():
         if getattr(c, name) not in allowed:
             raise ValueError(f"{name} must be one of {allowed}, not {getattr(c, name)!r}.")
+    if c.batch_size < 0: raise ValueError(f"batch_size must be 0 (the data-size rule) or positive, not {c.batch_size}.")
+    if c.negatives < 0: raise ValueError(f"negatives must be 0 (never sample) or positive, not {c.negatives}.")
     if c.temperature <= 0 or c.ssl_temperature <= 0: raise ValueError("temperatures must be positive.")
     if not 0 <= c.history_dropout < 1: raise ValueError(f"history_dropout must be in [0, 1), not {c.history_dropout}.")
     if not (c.user_history or c.user_ids or c.user_features):
@@ -70,6 +73,7 @@ class TrainConfig:
     hidden_units: tuple = ()  # MLP of both towers (empty: the pooled embedding is the vector)
     temperature: float = 0.2  # softmax temperature τ on cosine similarities
     positive_weighting: str = "sum"  # full_softmax: 'sum' over a user's positives, or 'mean'
+    negatives: int = 4096  # full_softmax: a larger catalogue is sampled, this many uniform items per batch (0: never)
     user_history: bool = True  # the user tower pools the embeddings of the user's train items
     history_dropout: float = 0.0  # fraction of history items dropped in each training view (a denoising view)
     user_ids: bool = False  # the user tower also embeds the user id
@@ -87,7 +91,7 @@ class TrainConfig:
     learning_rate: float = 1e-3  # Adam(W) learning rate
     lr_schedule: str = "constant"  # 'constant' or 'cosine' decay over all epochs
     weight_decay: float = 0.0  # decoupled weight decay (AdamW when > 0)
-    batch_size: int = 32  # users per batch (full_softmax) or pairs per batch (in_batch)
+    batch_size: int = 0  # users (full_softmax) or pairs (in_batch) per batch; 0: `batch_size_for`'s rule
     epochs: int = 200  # maximum number of epochs
     patience: int = 40  # early stopping: epochs without a better validation score
     monitor: str = "ndcg@20"  # validation metric for early stopping and model selection
@@ -155,42 +159,100 @@ def gather_rows(tables: dict, rows) -> dict:
 # %% ../nbs/05_training.ipynb #e5ed81dc
 @keras.saving.register_keras_serializable(package="contrastrec")
 class FullSoftmax(Task):
-    "Each user's train items against the whole catalogue in one softmax; one example per user."
+    """Each user's train items against the catalogue in one softmax; one example per user.
+    The whole catalogue, or `negatives` shared uniform draws per batch from a larger one."""
     batches = "users"
 
-    def __init__(self, temperature: float = 0.2, positive_weighting: str = "sum", **kwargs):
+    def __init__(self, temperature: float = 0.2, positive_weighting: str = "sum", negatives: int = 0,
+                 seed: int | None = None, **kwargs):
         super().__init__(**kwargs)
-        self.temperature, self.positive_weighting = temperature, positive_weighting
+        self.temperature, self.positive_weighting, self.seed = temperature, positive_weighting, seed
+        self.negatives = int(negatives)
+        self.seed_generator = keras.random.SeedGenerator(seed)
         self.catalogue = self.candidates = None
 
 # %% ../nbs/05_training.ipynb #1eb428fc
 @patch
 def adapt(self: FullSoftmax, data: EncodedDataset) -> None:
-    "The catalogue's inputs, and the softmax's candidates: the items with train interactions (OOV has none)."
+    "The catalogue's inputs and the softmax's candidates (mask and ids): the items with train interactions."
     self.catalogue = {k: ops.convert_to_tensor(v) for k, v in feature_tables(data, "item").items()}
-    self.candidates = ops.convert_to_tensor(data.item_counts() > 0)
+    self.is_candidate = ops.convert_to_tensor(data.item_counts() > 0)
+    self.candidates = ops.convert_to_tensor(np.flatnonzero(data.item_counts() > 0).astype("int32"))
+    self.n_items = data.n_items
+
+# %% ../nbs/05_training.ipynb #e34271e8
+@patch(as_prop=True)
+def samples(self: FullSoftmax) -> bool:
+    "Does the softmax sample its candidates (a catalogue with more than `negatives` of them)?"
+    return 0 < self.negatives < int(ops.shape(self.candidates)[0])
+
+# %% ../nbs/05_training.ipynb #94c03f38
+@patch
+def draw_candidates(self: FullSoftmax):
+    "One batch's candidate ids [M] and the log of the items each stands for: all (0) or uniform draws (log N/M)."
+    if not self.samples: return self.candidates, 0.0
+    n = int(ops.shape(self.candidates)[0])
+    picks = keras.random.randint((self.negatives,), 0, n, seed=self.seed_generator, dtype="int32")
+    return ops.take(self.candidates, picks), float(np.log(n / self.negatives))
 
 # %% ../nbs/05_training.ipynb #a847f2f4
 @patch
 def embed(self: FullSoftmax, model, batch: dict, training: bool = False):
-    "The batch's user vectors [B, d] and the whole catalogue's item vectors [n_items, d]."
-    return model.user_tower(batch["user"], training=training), model.item_tower(self.catalogue, training=training)
+    """Whole catalogue: user vectors [B, d] and every item's vector [n_items, d]. Sampled: user vectors, the positives'
+    item vectors [B, P, d], the candidate ids [M] and their vectors [M, d]."""
+    users = model.user_tower(batch["user"], training=training)
+    if not self.samples: return users, model.item_tower(self.catalogue, training=training)
+    positives = batch["positives"]
+    b, p = ops.shape(positives)[0], ops.shape(positives)[1]
+    positive_vectors = model.item_tower(gather_rows(self.catalogue, ops.reshape(positives, (-1,))), training=training)
+    ids, _ = self.draw_candidates()
+    return users, ops.reshape(positive_vectors, (b, p, -1)), ids, model.item_tower(gather_rows(self.catalogue, ids),
+                                                                                   training=training)
 
 # %% ../nbs/05_training.ipynb #4a7050fa
+def multi_hot_rows(indices, width: int):
+    "Padded index lists [B, P] (0 = padding) as a multi-hot float32 matrix [B, width]."
+    b, p = ops.shape(indices)[0], ops.shape(indices)[1]
+    rows = ops.broadcast_to(ops.expand_dims(ops.arange(b, dtype=indices.dtype), 1), (b, p))
+    coords = ops.reshape(ops.stack([rows, indices], axis=-1), (-1, 2))
+    return ops.scatter(coords, ops.reshape(ops.cast(indices > 0, "float32"), (-1,)), (b, width))
+
+# %% ../nbs/05_training.ipynb #f3bbe9c9
+@patch
+def exact_loss(self: FullSoftmax, batch: dict, outputs):
+    "Each user's softmax loss over the whole catalogue [B], summed over their positives ('sum') or averaged ('mean')."
+    users, items = outputs
+    positives = multi_hot_rows(batch["positives"], self.n_items)
+    per_user = full_softmax_loss(users, items, positives, self.temperature, mask=self.is_candidate)
+    return per_user * ops.sum(positives, axis=1) if self.positive_weighting == "sum" else per_user
+
+# %% ../nbs/05_training.ipynb #f9266bc1
+@patch
+def sampled_loss(self: FullSoftmax, batch: dict, outputs):
+    "Each user's sampled softmax loss [B]: Σ over their positives of log Ẑ − s ('sum'), or its mean ('mean')."
+    users, positive_vectors, ids, candidate_vectors = outputs
+    positives = batch["positives"]
+    users = ops.normalize(users, axis=-1)
+    positive_logits = ops.einsum("bd,bpd->bp", users, ops.normalize(positive_vectors, axis=-1)) / self.temperature
+    log_weight = float(np.log(int(ops.shape(self.candidates)[0]) / self.negatives))
+    per_user = sampled_multi_positive_loss(positive_logits, positives > 0,
+                                           similarity_logits(users, candidate_vectors, self.temperature),
+                                           candidate_mask(positives, ids, self.n_items), log_weight)
+    if self.positive_weighting == "sum": return per_user
+    return per_user / ops.maximum(ops.sum(ops.cast(positives > 0, "float32"), axis=1), 1)
+
+# %% ../nbs/05_training.ipynb #8574b532
 @patch
 def loss(self: FullSoftmax, batch: dict, outputs):
-    "The batch mean of each user's softmax loss, summed over their positives ('sum') or averaged ('mean')."
-    users, items = outputs
-    per_user = full_softmax_loss(users, items, batch["positives"], self.temperature, mask=self.candidates)
-    if self.positive_weighting == "sum": per_user = per_user * ops.sum(batch["positives"], axis=1)
-    return ops.mean(per_user)
+    "The batch mean of the users' losses, exact over the whole catalogue or sampled."
+    return ops.mean(self.sampled_loss(batch, outputs) if self.samples else self.exact_loss(batch, outputs))
 
 # %% ../nbs/05_training.ipynb #7d8532b8
 @patch
 def get_config(self: FullSoftmax) -> dict:  # noqa: F811
-    "The task's config plus the temperature and the positive weighting."
+    "The task's config plus the temperature, the positive weighting, the number of negatives and the seed."
     return {**super(FullSoftmax, self).get_config(), "temperature": self.temperature,
-            "positive_weighting": self.positive_weighting}
+            "positive_weighting": self.positive_weighting, "negatives": self.negatives, "seed": self.seed}
 
 # %% ../nbs/05_training.ipynb #e6e16547
 @keras.saving.register_keras_serializable(package="contrastrec")
@@ -399,7 +461,8 @@ def _towers_from_config(c: TrainConfig, data: EncodedDataset) -> tuple[Tower, To
 def _tasks_from_config(c: TrainConfig, graph: LightGCN | None) -> tuple[Task, list[Task]]:
     """The objective of a configuration, and its view task if `ssl_weight` > 0.
     The views are SimGCL's on a graph, else two dropout passes of the user tower."""
-    task = (FullSoftmax(c.temperature, c.positive_weighting, name="full_softmax") if c.objective == "full_softmax" else
+    task = (FullSoftmax(c.temperature, c.positive_weighting, c.negatives, c.seed, name="full_softmax")
+            if c.objective == "full_softmax" else
             InBatchSoftmax(c.temperature, c.logq, c.extra_negatives, c.symmetric, seed=c.seed, name="in_batch_softmax"))
     if not c.ssl_weight: return task, []
     views = (GraphViews(graph, c.ssl_temperature, c.ssl_noise, weight=c.ssl_weight, name="graph_views") if graph else
@@ -424,7 +487,10 @@ def cosine_scores(model: TwoTowerModel, users: dict[str, np.ndarray], items: dic
                   batch_size: int = 4096) -> Callable[[np.ndarray], np.ndarray]:
     "A `score(user_indices) -> [b, n_items]` of cosine similarities, the item vectors computed once."
     item_vecs = ops.convert_to_numpy(model.item_vectors(items, batch_size=batch_size))
-    return lambda batch: ops.convert_to_numpy(model.user_vectors({k: v[batch] for k, v in users.items()})) @ item_vecs.T
+    def score(batch):
+        vectors = model.user_vectors({k: v[batch] for k, v in users.items()}, batch_size=256)  # histories cut per slice
+        return ops.convert_to_numpy(vectors) @ item_vecs.T
+    return score
 
 # %% ../nbs/05_training.ipynb #3c46ce9d
 @patch
@@ -543,14 +609,25 @@ def on_epoch_end(self: EpochProgress, epoch, logs=None):  # noqa: F811
           + (f"{left(soonest)} to " if soonest < self.epochs else "") + f"{left(self.epochs)} left",
           file=self.file or sys.stdout, flush=True)
 
+# %% ../nbs/05_training.ipynb #3e8a7f68
+def batch_size_for(config: TrainConfig, data: EncodedDataset, task: Task) -> int:
+    "The configured batch size; with `batch_size = 0`, 1/32 of the users with train items (≥ 32, a multiple of 32)."
+    if config.batch_size: return config.batch_size
+    if task.batches == "pairs": return 1024
+    users = len(np.unique(data.train[:, 0]))
+    return max(32, 32 * round(users / 32 / 32))
+
 # %% ../nbs/05_training.ipynb #49153810
 def training_dataset(data: EncodedDataset, model: ContrastiveModel, config: TrainConfig,
                      epoch: tf.Variable | None = None) -> tf.data.Dataset:
-    "The input pipeline the model's task trains on: user batches with their positives, or (user, item) pair batches."
+    """The input pipeline the model's task trains on: user batches with their positives (grouped by length from 256
+    users on), or (user, item) pair batches."""
     users = user_inputs(data) if "history" in model.user_tower.input_keys else feature_tables(data, "user")
+    batch_size = batch_size_for(config, data, model.task)
     if model.task.batches == "users":
-        return user_dataset(data, config.batch_size, config.seed, epoch=epoch, user_tables=users)
-    return pair_dataset(data, config.batch_size, config.seed, epoch=epoch, user_tables=users, drop_remainder=True)
+        return user_dataset(data, batch_size, config.seed, epoch=epoch, user_tables=users,
+                            group_by_length=batch_size >= 256)
+    return pair_dataset(data, batch_size, config.seed, epoch=epoch, user_tables=users, drop_remainder=True)
 
 # %% ../nbs/05_training.ipynb #8f22fb43
 def _optimizer(config: TrainConfig, steps_per_epoch: int) -> keras.optimizers.Optimizer:
