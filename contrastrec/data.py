@@ -1027,23 +1027,33 @@ def pair_dataset(data: EncodedDataset, batch_size: int = 1024, seed: int = 0, sh
     return ds.map(gather, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
 
 # %% ../nbs/01_data_prep.ipynb #fe1e9b66
-def _length_grouped_batches(lengths: np.ndarray, batch_size: int, seed: int, epoch: tf.Variable | None,
-                            window_batches: int = 64) -> tf.data.Dataset:
-    """Batches of row indices 0..n-1 in which rows of similar `lengths` travel together: shuffled, grouped by length
-    within windows of `window_batches` batches, batches shuffled. Keyed on (seed, epoch); without `epoch`, re-drawn."""
-    n, window = len(lengths), batch_size * window_batches
-    lengths = tf.constant(np.asarray(lengths, "int64"))
-    sizes = tf.constant([min(batch_size, n - s) for s in range(0, n, batch_size)], tf.int64)
+def _budget_sizes(sorted_lengths: np.ndarray, batch_size: int) -> list[int]:
+    """Batch sizes cutting ascending `sorted_lengths`: at most `batch_size` rows, and rows × longest row at most
+    `batch_size` × the mean length (at least one row)."""
+    budget, sizes, rows = batch_size * max(1.0, float(np.mean(sorted_lengths))), [], 0
+    for length in sorted_lengths:
+        if rows and (rows == batch_size or (rows + 1) * length > budget): sizes, rows = sizes + [rows], 0
+        rows += 1
+    return sizes + [rows] if rows else sizes
+
+# %% ../nbs/01_data_prep.ipynb #a8198fea
+def _length_grouped_batches(lengths: np.ndarray, batch_size: int, seed: int,
+                            epoch: tf.Variable | None) -> tf.data.Dataset:
+    """Batches of row indices 0..n-1 grouped by `lengths` under `_budget_sizes`' budget: rows of equal length shuffled
+    among their batches, batches in a shuffled order. Keyed on (seed, epoch); without `epoch`, re-drawn every pass."""
+    lengths = np.asarray(lengths, "int64")
+    sizes = tf.constant(_budget_sizes(np.sort(lengths), batch_size), tf.int64)
+    lengths_t = tf.constant(lengths)
     def order(key):
         seeds = tf.stack([tf.constant(seed, tf.int64), key])
-        rows = tf.random.experimental.stateless_shuffle(tf.range(n, dtype=tf.int64), seed=seeds)
-        rank = (tf.range(n, dtype=tf.int64) // window) * (tf.reduce_max(lengths) + 1) + tf.gather(lengths, rows)
-        batches = tf.RaggedTensor.from_row_lengths(tf.gather(rows, tf.argsort(rank, stable=True)), sizes)
-        return tf.gather(batches, tf.random.experimental.stateless_shuffle(tf.range(len(sizes)), seed=seeds + 1))
+        rows = tf.random.experimental.stateless_shuffle(tf.range(len(lengths), dtype=tf.int64), seed=seeds)
+        rows = tf.gather(rows, tf.argsort(tf.gather(lengths_t, rows), stable=True))  # by length, ties in random order
+        batches = tf.RaggedTensor.from_row_lengths(rows, sizes)
+        return tf.gather(batches, tf.random.experimental.stateless_shuffle(tf.range(tf.size(sizes)), seed=seeds + 1))
     keys = (tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).take(1) if epoch is None
             else tf.data.Dataset.from_tensors(0).map(lambda _: tf.cast(epoch, tf.int64)))
     batches = keys.flat_map(lambda key: tf.data.Dataset.from_tensor_slices(order(key)))
-    return batches.apply(tf.data.experimental.assert_cardinality(len(sizes)))
+    return batches.apply(tf.data.experimental.assert_cardinality(int(sizes.shape[0])))
 
 # %% ../nbs/01_data_prep.ipynb #505ee493
 def trim_padding(rows: tf.Tensor) -> tf.Tensor:
