@@ -1030,7 +1030,8 @@ def pair_dataset(data: EncodedDataset, batch_size: int = 1024, seed: int = 0, sh
 def _budget_sizes(sorted_lengths: np.ndarray, batch_size: int) -> list[int]:
     """Batch sizes cutting ascending `sorted_lengths`: at most `batch_size` rows, and rows × longest row at most
     `batch_size` × the mean length (at least one row)."""
-    budget, sizes, rows = batch_size * max(1.0, float(np.mean(sorted_lengths))), [], 0
+    mean = float(np.mean(sorted_lengths)) if len(sorted_lengths) else 1.0
+    budget, sizes, rows = batch_size * max(1.0, mean), [], 0
     for length in sorted_lengths:
         if rows and (rows == batch_size or (rows + 1) * length > budget): sizes, rows = sizes + [rows], 0
         rows += 1
