@@ -187,13 +187,18 @@ def samples(self: FullSoftmax) -> bool:
     return 0 < self.negatives < int(ops.shape(self.candidates)[0])
 
 # %% ../nbs/05_training.ipynb #94c03f38
+@patch(as_prop=True)
+def log_weight(self: FullSoftmax) -> float:
+    "The log of the catalogue items each candidate stands for: log(N/M) when sampling, 0 over the whole catalogue."
+    return float(np.log(int(ops.shape(self.candidates)[0]) / self.negatives)) if self.samples else 0.0
+
+# %% ../nbs/05_training.ipynb #ca0d7620
 @patch
 def draw_candidates(self: FullSoftmax):
-    "One batch's candidate ids [M] and the log of the items each stands for: all (0) or uniform draws (log N/M)."
-    if not self.samples: return self.candidates, 0.0
+    "One batch's `negatives` candidate ids [M], drawn uniformly (with replacement) from the catalogue's candidates."
     n = int(ops.shape(self.candidates)[0])
     picks = keras.random.randint((self.negatives,), 0, n, seed=self.seed_generator, dtype="int32")
-    return ops.take(self.candidates, picks), float(np.log(n / self.negatives))
+    return ops.take(self.candidates, picks)
 
 # %% ../nbs/05_training.ipynb #a847f2f4
 @patch
@@ -205,7 +210,7 @@ def embed(self: FullSoftmax, model, batch: dict, training: bool = False):
     positives = batch["positives"]
     b, p = ops.shape(positives)[0], ops.shape(positives)[1]
     positive_vectors = model.item_tower(gather_rows(self.catalogue, ops.reshape(positives, (-1,))), training=training)
-    ids, _ = self.draw_candidates()
+    ids = self.draw_candidates()
     return users, ops.reshape(positive_vectors, (b, p, -1)), ids, model.item_tower(gather_rows(self.catalogue, ids),
                                                                                    training=training)
 
@@ -234,10 +239,9 @@ def sampled_loss(self: FullSoftmax, batch: dict, outputs):
     positives = batch["positives"]
     users = ops.normalize(users, axis=-1)
     positive_logits = ops.einsum("bd,bpd->bp", users, ops.normalize(positive_vectors, axis=-1)) / self.temperature
-    log_weight = float(np.log(int(ops.shape(self.candidates)[0]) / self.negatives))
     per_user = sampled_multi_positive_loss(positive_logits, positives > 0,
                                            similarity_logits(users, candidate_vectors, self.temperature),
-                                           candidate_mask(positives, ids, self.n_items), log_weight)
+                                           candidate_mask(positives, ids, self.n_items), self.log_weight)
     if self.positive_weighting == "sum": return per_user
     return per_user / ops.maximum(ops.sum(ops.cast(positives > 0, "float32"), axis=1), 1)
 
