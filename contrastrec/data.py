@@ -1011,6 +1011,13 @@ def _gather(tables: dict, rows) -> dict:
     "The `rows` of every array in `tables`."
     return {k: tf.gather(t, rows) for k, t in tables.items()}
 
+# %% ../nbs/01_data_prep.ipynb #0a8f77ee
+def _map_and_prefetch(ds: tf.data.Dataset, fn) -> tf.data.Dataset:
+    "`ds.map(fn)` on two threads with two batches prefetched, tf.data's autotuning off."
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return ds.map(fn, num_parallel_calls=2).prefetch(2).with_options(options)
+
 # %% ../nbs/01_data_prep.ipynb #06ba538e
 def pair_dataset(data: EncodedDataset, batch_size: int = 1024, seed: int = 0, shuffle: bool = True,
                  part: str = "train", drop_remainder: bool = False, epoch: tf.Variable | None = None,
@@ -1024,7 +1031,7 @@ def pair_dataset(data: EncodedDataset, batch_size: int = 1024, seed: int = 0, sh
         b = tf.gather(pairs, rows)
         return {"user": _gather(users, b[:, 0]), "item": _gather(items, b[:, 1])}
     ds = _index_batches(len(getattr(data, part)), batch_size, seed, shuffle, epoch, drop_remainder)
-    return ds.map(gather, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+    return _map_and_prefetch(ds, gather)
 
 # %% ../nbs/01_data_prep.ipynb #fe1e9b66
 def _budget_sizes(sorted_lengths: np.ndarray, batch_size: int) -> list[int]:
@@ -1082,7 +1089,7 @@ def user_dataset(data: EncodedDataset, batch_size: int = 64, seed: int = 0, shuf
         return {"user": user, "positives": tf.gather(items, u).to_tensor()}
     if shuffle and group_by_length: ds = _length_grouped_batches(np.diff(m.indptr)[ids], batch_size, seed, epoch)
     else: ds = _index_batches(len(ids), batch_size, seed, shuffle, epoch, False)
-    return ds.map(gather, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+    return _map_and_prefetch(ds, gather)
 
 # %% ../nbs/01_data_prep.ipynb #8ef3b33c
 def item_frequencies(data: EncodedDataset, smoothing: float = 1.0) -> np.ndarray:
