@@ -990,21 +990,26 @@ def feature_tables(data: EncodedDataset, side: str) -> dict[str, np.ndarray]:
     return {"id": np.arange(n, dtype="int32"), **(data.user_features if side == "user" else data.item_features)}
 
 # %% ../nbs/01_data_prep.ipynb #a4f46314
-def _epoch_order(n: int, seed: int, epoch: tf.Variable) -> tf.data.Dataset:
-    "Row indices 0..n-1 in an order that depends only on `seed` and the value of `epoch` when iterated."
-    def order(_):
-        seeds = tf.stack([tf.cast(seed, tf.int64), tf.cast(epoch, tf.int64)])
-        return tf.random.experimental.stateless_shuffle(tf.range(n, dtype=tf.int64), seed=seeds)
-    return tf.data.Dataset.from_tensors(0).map(order).unbatch()
+def _pass_keys(seed: int, epoch: tf.Variable | None) -> tf.data.Dataset:
+    "One int64 key per pass over a dataset: the value of `epoch` when the pass starts, else a fresh random one."
+    if epoch is None: return tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).take(1)
+    return tf.data.Dataset.from_tensors(0).map(lambda _: tf.cast(epoch, tf.int64))
 
 # %% ../nbs/01_data_prep.ipynb #4d956b35
 def _index_batches(n: int, batch_size: int, seed: int, shuffle: bool, epoch: tf.Variable | None,
                    drop_remainder: bool) -> tf.data.Dataset:
-    "Batches of row indices 0..n-1, reshuffled every epoch (keyed on `epoch` when given, so a resumed run replays it)."
-    if not shuffle: ds = tf.data.Dataset.range(n)
-    elif epoch is None: ds = tf.data.Dataset.range(n).shuffle(n, seed=seed, reshuffle_each_iteration=True)
-    else: ds = _epoch_order(n, seed, epoch)
-    return ds.batch(batch_size, drop_remainder=drop_remainder)
+    """Batches of row indices 0..n-1, one order per pass cut whole: reshuffled every pass, keyed on `epoch` when given.
+    Dropping the remainder, every batch has the static shape [batch_size]."""
+    full = n // batch_size
+    sizes = [batch_size] * full + ([n % batch_size] if n % batch_size else [])
+    def cut(key):
+        rows = tf.range(n, dtype=tf.int64)
+        seeds = tf.stack([tf.constant(seed, tf.int64), key])
+        if shuffle: rows = tf.random.experimental.stateless_shuffle(rows, seed=seeds)
+        if drop_remainder: return tf.reshape(rows[:full * batch_size], (full, batch_size))
+        return tf.RaggedTensor.from_row_lengths(rows, tf.constant(sizes, tf.int64))
+    batches = _pass_keys(seed, epoch).flat_map(lambda key: tf.data.Dataset.from_tensor_slices(cut(key)))
+    return batches.apply(tf.data.experimental.assert_cardinality(full if drop_remainder else len(sizes)))
 
 # %% ../nbs/01_data_prep.ipynb #77e4a413
 def _gather(tables: dict, rows) -> dict:
@@ -1058,9 +1063,7 @@ def _length_grouped_batches(lengths: np.ndarray, batch_size: int, seed: int,
         rows = tf.gather(rows, tf.argsort(tf.gather(lengths_t, rows), stable=True))  # by length, ties in random order
         batches = tf.RaggedTensor.from_row_lengths(rows, sizes)
         return tf.gather(batches, tf.random.experimental.stateless_shuffle(tf.range(tf.size(sizes)), seed=seeds + 1))
-    keys = (tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).take(1) if epoch is None
-            else tf.data.Dataset.from_tensors(0).map(lambda _: tf.cast(epoch, tf.int64)))
-    batches = keys.flat_map(lambda key: tf.data.Dataset.from_tensor_slices(order(key)))
+    batches = _pass_keys(seed, epoch).flat_map(lambda key: tf.data.Dataset.from_tensor_slices(order(key)))
     return batches.apply(tf.data.experimental.assert_cardinality(int(sizes.shape[0])))
 
 # %% ../nbs/01_data_prep.ipynb #505ee493
