@@ -32,7 +32,7 @@ from .towers import graph_adjacency, serialize_together
 __all__ = ['TrainConfig', 'Task', 'drop_target_from_history', 'gather_rows', 'FullSoftmax', 'multi_hot_rows', 'InBatchSoftmax',
            'UserViews', 'GraphViews', 'ContrastiveModel', 'model_from_config', 'user_inputs', 'cosine_scores',
            'validation_metrics', 'ValidationMetrics', 'ResumableEarlyStopping', 'seed_states', 'EpochSeeding',
-           'format_duration', 'EpochProgress', 'batch_size_for', 'training_dataset', 'fit']
+           'format_duration', 'EpochProgress', 'batch_size_for', 'training_dataset', 'LazyAdam', 'fit']
 
 # %% ../nbs/05_training.ipynb #6a2120d2
 def _same_kind(value, default) -> bool:
@@ -56,6 +56,8 @@ def _check_train_config(c) -> None:
     if c.batch_size < 0: raise ValueError(f"batch_size must be 0 (the data-size rule) or positive, not {c.batch_size}.")
     if c.negatives < 0: raise ValueError(f"negatives must be 0 (never sample) or positive, not {c.negatives}.")
     if c.temperature <= 0 or c.ssl_temperature <= 0: raise ValueError("temperatures must be positive.")
+    if c.sparse_updates and c.weight_decay:
+        raise ValueError("sparse_updates has no weight decay: set weight_decay to 0 or sparse_updates to false.")
     if not 0 <= c.history_dropout < 1: raise ValueError(f"history_dropout must be in [0, 1), not {c.history_dropout}.")
     if not (c.user_history or c.user_ids or c.user_features):
         raise ValueError("the user tower needs an input: enable user_history, user_ids or user_features.")
@@ -91,6 +93,7 @@ class TrainConfig:
     learning_rate: float = 1e-3  # Adam(W) learning rate
     lr_schedule: str = "constant"  # 'constant' or 'cosine' decay over all epochs
     weight_decay: float = 0.0  # decoupled weight decay (AdamW when > 0)
+    sparse_updates: bool = False  # LazyAdam: a step updates only the embedding rows its batch reaches
     batch_size: int = 0  # users (full_softmax) or pairs (in_batch) per batch; 0: `batch_size_for`'s rule
     epochs: int = 200  # maximum number of epochs
     patience: int = 40  # early stopping: epochs without a better validation score
@@ -633,14 +636,62 @@ def training_dataset(data: EncodedDataset, model: ContrastiveModel, config: Trai
                             group_by_length=batch_size >= 256)
     return pair_dataset(data, batch_size, config.seed, epoch=epoch, user_tables=users, drop_remainder=True)
 
+# %% ../nbs/05_training.ipynb #9605dc72
+@keras.saving.register_keras_serializable(package="contrastrec")
+class LazyAdam(keras.optimizers.Optimizer):
+    """Adam whose update of an embedding table touches only the rows a batch's gradient reaches.
+    A dense gradient gets Adam's update."""
+    def __init__(self, learning_rate=0.001, beta_1: float = 0.9, beta_2: float = 0.999, epsilon: float = 1e-7,
+                 name: str = "lazy_adam", **kwargs):
+        super().__init__(learning_rate=learning_rate, name=name, **kwargs)
+        self.beta_1, self.beta_2, self.epsilon = beta_1, beta_2, epsilon
+
+    def build(self, variables):
+        if self.built: return
+        super().build(variables)
+        self.momentums, self.velocities = self.add_optimizer_variables(variables, ["momentum", "velocity"])
+
+# %% ../nbs/05_training.ipynb #4f9b85e7
+def _summed_rows(gradient: tf.IndexedSlices, dtype):
+    "The distinct rows of a row-sparse gradient and the sum of each row's values."
+    rows, where = ops.unique(gradient.indices, return_inverse=True)
+    return rows, ops.segment_sum(ops.cast(gradient.values, dtype), where, num_segments=ops.shape(rows)[0])
+
+@patch
+def update_step(self: LazyAdam, gradient, variable, learning_rate):
+    "Adam's step on the rows a row-sparse gradient reaches, or on the whole variable for a dense gradient."
+    i, dtype = self._get_variable_index(variable), variable.dtype
+    m, v, t = self.momentums[i], self.velocities[i], ops.cast(self.iterations + 1, dtype)
+    alpha = (ops.cast(learning_rate, dtype) * ops.sqrt(1 - ops.power(ops.cast(self.beta_2, dtype), t))
+             / (1 - ops.power(ops.cast(self.beta_1, dtype), t)))
+    if isinstance(gradient, tf.IndexedSlices):
+        rows, g = _summed_rows(gradient, dtype)
+        m_rows, v_rows = tf.gather(m.value, rows), tf.gather(v.value, rows)  # only the touched rows are read
+        m_rows = m_rows + (g - m_rows) * (1 - self.beta_1)
+        v_rows = v_rows + (ops.square(g) - v_rows) * (1 - self.beta_2)
+        self.assign(m, tf.IndexedSlices(m_rows, rows))
+        self.assign(v, tf.IndexedSlices(v_rows, rows))
+        self.assign_sub(variable, tf.IndexedSlices(alpha * m_rows / (ops.sqrt(v_rows) + self.epsilon), rows))
+    else:
+        gradient = ops.cast(gradient, dtype)
+        self.assign_add(m, (gradient - m) * (1 - self.beta_1))
+        self.assign_add(v, (ops.square(gradient) - v) * (1 - self.beta_2))
+        self.assign_sub(variable, m * alpha / (ops.sqrt(v) + self.epsilon))
+
+# %% ../nbs/05_training.ipynb #50704bce
+@patch
+def get_config(self: LazyAdam) -> dict:  # noqa: F811
+    "Keras' optimizer config plus Adam's three constants."
+    return {**super(LazyAdam, self).get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon}
+
 # %% ../nbs/05_training.ipynb #8f22fb43
 def _optimizer(config: TrainConfig, steps_per_epoch: int) -> keras.optimizers.Optimizer:
-    """Adam (AdamW with weight decay) at the configured learning rate.
+    """Adam (LazyAdam with `sparse_updates`, AdamW with weight decay) at the configured learning rate.
     The rate is constant, or decayed over `epochs` × `steps_per_epoch`."""
     lr = config.learning_rate
     if config.lr_schedule == "cosine": lr = keras.optimizers.schedules.CosineDecay(lr, config.epochs * steps_per_epoch)
     if config.weight_decay: return keras.optimizers.AdamW(lr, weight_decay=config.weight_decay)
-    return keras.optimizers.Adam(lr)
+    return LazyAdam(lr) if config.sparse_updates else keras.optimizers.Adam(lr)
 
 # %% ../nbs/05_training.ipynb #1dd15530
 def _fit_callbacks(data: EncodedDataset, config: TrainConfig, epoch: tf.Variable, evaluate, checkpoint_dir,

@@ -80,6 +80,8 @@ def test_mirrored_strategy_over_cpu_trains_like_the_default(small):
      "weight_decay": 1e-4},
     {"objective": "in_batch", "graph_layers": 2, "user_history": False, "user_ids": True, "ssl_weight": 0.1,
      "batch_size": 64},
+    {"objective": "in_batch", "user_history": False, "user_ids": True, "sparse_updates": True, "batch_size": 64},
+    {"sparse_updates": True, "negatives": 50, "history_dropout": 0.2},
 ])
 def test_every_configuration_trains_to_finite_losses(small, overrides):
     config = TrainConfig(**{**SMALL.to_dict(), "epochs": 2, **overrides})
