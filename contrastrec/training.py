@@ -657,6 +657,7 @@ def _summed_rows(gradient: tf.IndexedSlices, dtype):
     rows, where = ops.unique(gradient.indices, return_inverse=True)
     return rows, ops.segment_sum(ops.cast(gradient.values, dtype), where, num_segments=ops.shape(rows)[0])
 
+# %% ../nbs/05_training.ipynb #5b81eac2
 @patch
 def update_step(self: LazyAdam, gradient, variable, learning_rate):
     "Adam's step on the rows a row-sparse gradient reaches, or on the whole variable for a dense gradient."
