@@ -1,15 +1,19 @@
-"""Most popular and ItemKNN on Yelp2018 and Gowalla (chapter 4's baselines at benchmark scale); run by hand, not in CI.
+"""Most popular, ItemKNN and EASE on Yelp2018 and Gowalla (chapter 4's baselines at benchmark scale); run by hand.
 
 Protocol (the benchmark README's): ItemKNN's k selected on valid NDCG@20 over a small grid, the selected model
 reported on valid and test; full ranking over every item, known items excluded, Recall@20 and NDCG@20.
+EASE is fitted for each λ given with --ease (one fit of a 38k-item catalogue is a half-hour n³ inverse on two
+cores, so its grid is whatever the caller can afford; a single λ is reported as not selected).
 For every fit: wall-clock seconds, the peak of numpy/scipy allocations during the fit (`tracemalloc`), and the
 size of the fitted weights; for every dataset the process's peak resident memory so far (`ru_maxrss`, which
 includes TensorFlow's start-up and every earlier step). Writes benchmarks/results/baselines_scale.json, keeping
 the entries of datasets not re-run.
 
     source tools/env.sh && nice .venv/bin/python benchmarks/baselines_scale.py [yelp2018 gowalla] [--k 50 100 ...]
+    source tools/env.sh && nice .venv/bin/python benchmarks/baselines_scale.py yelp2018 --models ease --ease 500
 
-(the default grid is k ∈ {50, 100, 200, 400, 800}).
+(the default grid is k ∈ {50, 100, 200, 400, 800}). A run replaces the entries of the models it fits and keeps
+the others; each entry records the command and machine that produced it.
 """
 from __future__ import annotations
 
@@ -28,7 +32,7 @@ import scipy
 import scipy.sparse as sp
 
 from contrastrec.data import encode, load_benchmark_split
-from contrastrec.evaluation import Evaluator, ItemKNN, MostPopular
+from contrastrec.evaluation import EASE, Evaluator, ItemKNN, MostPopular
 
 SELECT_ON = "ndcg@20"
 METRICS = ("recall", "ndcg")
@@ -65,43 +69,59 @@ def timed_eval(evaluator: Evaluator, model, data, part: str) -> tuple[dict, floa
     return metrics, round(time.perf_counter() - start, 2)
 
 
-def benchmark(name: str, ks: list[int]) -> dict:
+def dataset_summary(name: str) -> tuple[object, dict]:
     start = time.perf_counter()
     data = encode(load_benchmark_split(name))
     out = {"n_users": data.n_users - 1, "n_items": data.n_items - 1, "train_pairs": len(data.train),
            "valid_pairs": len(data.valid), "test_pairs": len(data.test),
            "load_seconds": round(time.perf_counter() - start, 2)}
-    valid_eval = Evaluator(data, "valid", ks=(20,), metrics=METRICS)
-    test_eval = Evaluator(data, "test", ks=(20,), metrics=METRICS)
     print(f"{name}: {out['n_users']:,} users, {out['n_items']:,} items, {out['train_pairs']:,} train pairs "
           f"(loaded in {out['load_seconds']} s)", flush=True)
+    return data, out
 
+
+def most_popular(data, evaluators: dict) -> dict:
     pop, cost = timed_fit(MostPopular(), data)
-    valid, valid_s = timed_eval(valid_eval, pop, data, "valid")
-    test, test_s = timed_eval(test_eval, pop, data, "test")
-    out["MostPopular"] = {"config": {}, **cost, "valid": valid, "test": test,
-                          "valid_eval_seconds": valid_s, "test_eval_seconds": test_s}
+    valid, valid_s = timed_eval(evaluators["valid"], pop, data, "valid")
+    test, test_s = timed_eval(evaluators["test"], pop, data, "test")
     print(f"  MostPopular: valid {SELECT_ON} {valid[SELECT_ON]:.4f}, test recall@20 {test['recall@20']:.4f} "
           f"ndcg@20 {test['ndcg@20']:.4f}", flush=True)
+    return {"config": {}, **cost, "valid": valid, "test": test, "valid_eval_seconds": valid_s,
+            "test_eval_seconds": test_s}
 
+
+def selected_on_valid(name: str, models, data, evaluators: dict) -> dict:
+    "Fit each of `models` (an iterable of unfitted models), keep the best on valid, report it on test."
     grid, best, best_model = [], None, None
-    for k in ks:
-        model, cost = timed_fit(ItemKNN(k=k), data)
-        valid, valid_s = timed_eval(valid_eval, model, data, "valid")
-        point = {"config": {"k": k}, **cost, "valid": valid, "valid_eval_seconds": valid_s,
+    for model in models:
+        model, cost = timed_fit(model, data)
+        valid, valid_s = timed_eval(evaluators["valid"], model, data, "valid")
+        point = {"config": model.config(), **cost, "valid": valid, "valid_eval_seconds": valid_s,
                  "peak_rss_gib_so_far": peak_rss_gib()}
         grid.append(point)
-        print(f"  ItemKNN k={k}: fit {cost['fit_seconds']} s (peak traced {cost['fit_peak_traced_mib']} MiB, "
+        print(f"  {name} {point['config']}: fit {cost['fit_seconds']} s "
+              f"(peak traced {cost['fit_peak_traced_mib']} MiB, "
               f"W {cost['weights_mib']} MiB), valid recall@20 {valid['recall@20']:.4f} ndcg@20 {valid['ndcg@20']:.4f} "
-              f"({valid_s} s)", flush=True)
+              f"({valid_s} s), peak RSS so far {point['peak_rss_gib_so_far']} GiB", flush=True)
         if best is None or valid[SELECT_ON] > best["valid"][SELECT_ON]: best, best_model = point, model
         else: del model
-    test, test_s = timed_eval(test_eval, best_model, data, "test")
-    out["ItemKNN"] = {**{key: best[key] for key in ("config", "fit_seconds", "fit_peak_traced_mib", "weights_mib",
-                                                    "valid", "valid_eval_seconds")},
-                      "test": test, "test_eval_seconds": test_s, "grid": grid}
-    print(f"  ItemKNN selected {best['config']}: test recall@20 {test['recall@20']:.4f} "
+    test, test_s = timed_eval(evaluators["test"], best_model, data, "test")
+    print(f"  {name} selected {best['config']}: test recall@20 {test['recall@20']:.4f} "
           f"ndcg@20 {test['ndcg@20']:.4f} ({test_s} s)", flush=True)
+    return {**{key: best[key] for key in ("config", "fit_seconds", "fit_peak_traced_mib", "weights_mib", "valid",
+                                          "valid_eval_seconds")},
+            "test": test, "test_eval_seconds": test_s, "grid": grid, "selected": len(grid) > 1}
+
+
+def benchmark(name: str, models: list[str], ks: list[int], lams: list[float], run: dict) -> dict:
+    data, out = dataset_summary(name)
+    evaluators = {part: Evaluator(data, part, ks=(20,), metrics=METRICS) for part in ("valid", "test")}
+    fits = {"mostpopular": ("MostPopular", lambda: most_popular(data, evaluators)),
+            "itemknn": ("ItemKNN", lambda: selected_on_valid("ItemKNN", (ItemKNN(k=k) for k in ks), data, evaluators)),
+            "ease": ("EASE", lambda: selected_on_valid("EASE", (EASE(lam=lam) for lam in lams), data, evaluators))}
+    for model in models:
+        key, fit = fits[model]
+        out[key] = {"run": run, **fit()}
     out["peak_rss_gib_so_far"] = peak_rss_gib()
     return out
 
@@ -109,7 +129,10 @@ def benchmark(name: str, ks: list[int]) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("names", nargs="*", default=["yelp2018", "gowalla"])
+    parser.add_argument("--models", nargs="+", choices=["mostpopular", "itemknn", "ease"],
+                        default=["mostpopular", "itemknn"])
     parser.add_argument("--k", nargs="+", type=int, default=[50, 100, 200, 400, 800], help="ItemKNN's grid")
+    parser.add_argument("--ease", nargs="+", type=float, default=[500.0], help="EASE's λ grid")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "baselines_scale.json")
     args = parser.parse_args()
     previous = json.loads(args.out.read_text())["datasets"] if args.out.exists() else {}
@@ -117,7 +140,8 @@ def main() -> None:
            "machine": {"cpus": os.cpu_count(), "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
                        "python": platform.python_version(), "numpy": np.__version__, "scipy": scipy.__version__}}
     # times are wall-clock: a busy machine (see its load average) inflates them
-    datasets = {**previous, **{name: {**run, **benchmark(name, args.k)} for name in args.names}}
+    datasets = {**previous, **{name: {**previous.get(name, {}), **benchmark(name, args.models, args.k, args.ease, run)}
+                               for name in args.names}}
     results = {"selected_on": f"valid {SELECT_ON}", "reported_on": "test", "datasets": datasets}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=1) + "\n")
