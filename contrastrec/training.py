@@ -618,11 +618,12 @@ def on_epoch_end(self: EpochProgress, epoch, logs=None):  # noqa: F811
 
 # %% ../nbs/05_training.ipynb #3e8a7f68
 def batch_size_for(config: TrainConfig, data: EncodedDataset, task: Task) -> int:
-    "The configured batch size; with `batch_size = 0`, 1/32 of the users with train items (≥ 32, a multiple of 32)."
+    """The configured batch size; with `batch_size = 0`, 1/32 of the users with train items, a multiple of 32 from 32
+    to 1,024."""
     if config.batch_size: return config.batch_size
     if task.batches == "pairs": return 1024
     users = len(np.unique(data.train[:, 0]))
-    return max(32, 32 * round(users / 32 / 32))
+    return min(1024, max(32, 32 * round(users / 32 / 32)))
 
 # %% ../nbs/05_training.ipynb #49153810
 def training_dataset(data: EncodedDataset, model: ContrastiveModel, config: TrainConfig,
