@@ -144,10 +144,12 @@ def main() -> None:
                         "item_zipf_exponent": ITEM_EXPONENT, "user_zipf_exponent": USER_EXPONENT, "seed": 0},
                "scales": {}}
     for n in args.scales:
-        child = subprocess.run([sys.executable, __file__, *sys.argv[1:], "--one", str(n)], stdout=subprocess.PIPE,
-                               text=True)
-        lines = child.stdout.strip().splitlines()
-        print("\n".join(lines[:-1]), flush=True)
+        with subprocess.Popen([sys.executable, __file__, *sys.argv[1:], "--one", str(n)], stdout=subprocess.PIPE,
+                              text=True) as child:
+            lines = []
+            for line in child.stdout:  # progress as it comes; the last line is the scale's JSON
+                if lines: print(lines[-1], end="", flush=True)
+                lines.append(line)
         results["scales"][str(n)] = json.loads(lines[-1]) if child.returncode == 0 else {
             "failed": f"exit status {child.returncode}", "output": lines[-5:]}
     args.out.parent.mkdir(parents=True, exist_ok=True)

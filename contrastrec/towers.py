@@ -17,9 +17,9 @@ from keras import ops
 from .data import EncodedDataset, spec_from_config, spec_to_config
 
 # %% auto #0
-__all__ = ['PRODUCT_POOLING_ROWS', 'pool_embeddings', 'HistoryEncoder', 'FeatureEncoder', 'Tower', 'graph_adjacency',
-           'sparse_matmul', 'perturb_embeddings', 'LightGCN', 'LightGCNEncoder', 'TwoTowerModel', 'serialize_together',
-           'pca_2d', 'first_label']
+__all__ = ['PRODUCT_POOLING_ROWS', 'embedding_rows', 'RowEmbedding', 'pool_embeddings', 'HistoryEncoder', 'FeatureEncoder',
+           'Tower', 'graph_adjacency', 'sparse_matmul', 'perturb_embeddings', 'LightGCN', 'LightGCNEncoder',
+           'TwoTowerModel', 'serialize_together', 'pca_2d', 'first_label']
 
 # %% ../nbs/02_feature_extraction.ipynb #4a995241
 PRODUCT_POOLING_ROWS = 4096  # tables up to this many rows pool by a matrix product, larger ones by a gather
@@ -31,10 +31,24 @@ def _pool_by_product(table, indices, weights):
     coords = ops.reshape(ops.stack([rows, indices], axis=-1), (-1, 2))
     return ops.matmul(ops.scatter(coords, ops.reshape(weights, (-1,)), (n_rows, ops.shape(table)[0])), table)
 
+# %% ../nbs/02_feature_extraction.ipynb #43119ae6
+def embedding_rows(table, indices):
+    "Rows `indices` of `table`; a TensorFlow variable is read sparsely, only those rows, never copied whole."
+    if keras.backend.backend() == "tensorflow" and isinstance(table, keras.Variable):
+        return tf.gather(table.value, indices)  # ResourceGather: no dense read of the variable
+    return ops.take(table, indices, axis=0)
+
+# %% ../nbs/02_feature_extraction.ipynb #72801295
+@keras.saving.register_keras_serializable(package="contrastrec")
+class RowEmbedding(keras.layers.Embedding):
+    "Keras' `Embedding` whose lookup reads only the rows it returns (`embedding_rows`)."
+    def call(self, inputs):
+        return ops.cast(embedding_rows(self.embeddings, ops.cast(inputs, "int32")), self.compute_dtype)
+
 # %% ../nbs/02_feature_extraction.ipynb #40ada831
 def _pool_by_gather(table, indices, weights):
     "The same sum as a gather of [B, L, d] rows and a weighted sum: O(B L d)."
-    return ops.einsum("bl,bld->bd", weights, ops.take(table, indices, axis=0))
+    return ops.einsum("bl,bld->bd", weights, embedding_rows(table, indices))
 
 # %% ../nbs/02_feature_extraction.ipynb #6b1c6d45
 def pool_embeddings(table,  # embedding table [V, d]
@@ -125,7 +139,7 @@ class FeatureEncoder(keras.layers.Layer):
             raise ValueError("use_ids=True needs id_cardinality (e.g. data.n_items) or an id_encoder; "
                              "or pass use_ids=False.")
         own_table = use_ids and id_encoder is None
-        if own_table: self.id_encoder = _built(keras.layers.Embedding(id_cardinality, id_dim, name="id_embedding"))
+        if own_table: self.id_encoder = _built(RowEmbedding(id_cardinality, id_dim, name="id_embedding"))
         else: self.id_encoder = _built(_layer(id_encoder)) if use_ids else None
         self.history = _layer(history)
         active = [spec_from_config(s) for s in self.specs] if use_features else []

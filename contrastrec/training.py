@@ -26,7 +26,7 @@ from .towers import FeatureEncoder, HistoryEncoder, LightGCN, LightGCNEncoder, T
 # ruff would join these two imports into one wrapped over several lines, which nbdev_export does not make relative
 # isort: split
 from .losses import sampled_multi_positive_loss, similarity_logits
-from .towers import graph_adjacency, serialize_together
+from .towers import RowEmbedding, graph_adjacency, serialize_together
 
 # %% auto #0
 __all__ = ['TrainConfig', 'Task', 'drop_target_from_history', 'gather_rows', 'FullSoftmax', 'multi_hot_rows', 'InBatchSoftmax',
@@ -438,14 +438,14 @@ def _graph_from_config(c: TrainConfig, data: EncodedDataset) -> LightGCN | None:
 def _item_ids_from_config(c: TrainConfig, data: EncodedDataset, graph: LightGCN | None):
     "The item id encoder: the graph's item side, else an embedding table if `item_ids`, else None."
     if graph: return LightGCNEncoder(graph, "item", name="item_graph")
-    return keras.layers.Embedding(data.n_items, c.dim, name="item_id_embedding") if c.item_ids else None
+    return RowEmbedding(data.n_items, c.dim, name="item_id_embedding") if c.item_ids else None
 
 # %% ../nbs/05_training.ipynb #90017095
 def _history_from_config(c: TrainConfig, data: EncodedDataset, item_ids):
     "The history encoder (its own table, or the item id table `item_ids` if shared), or None without `user_history`."
     if not c.user_history: return None
     if c.share_item_embeddings: table = item_ids
-    else: table = keras.layers.Embedding(data.n_items, c.dim, name="history_embedding")
+    else: table = RowEmbedding(data.n_items, c.dim, name="history_embedding")
     return HistoryEncoder(table, c.history_dropout, seed=c.seed, name="history")
 
 # %% ../nbs/05_training.ipynb #8ea95e9d

@@ -37,6 +37,7 @@ from contrastrec.evaluation import (
     precision_at_k,
     recall_at_k,
     restrict_candidates,
+    spd_inverse_in_place,
     top_k_items,
 )
 
@@ -251,6 +252,16 @@ def test_ease_columns_are_ridge_regressions_on_the_other_items(x, lam):
         others = np.delete(np.arange(5), j)
         ridge = np.linalg.solve(x[:, others].T @ x[:, others] + lam * np.eye(4), x[:, others].T @ x[:, j])
         assert np.allclose(b[others, j], ridge, rtol=1e-5, atol=1e-5)  # b is float32
+
+
+@SETTINGS
+@given(arrays(np.float64, (9, 9), elements=st.floats(-3, 3)), st.integers(1, 10), st.booleans())
+def test_spd_inverse_in_place_is_the_inverse_whatever_the_block_and_layout(g, block, fortran):
+    spd = np.array(g @ g.T + np.eye(9), order="F" if fortran else "C")
+    expected = np.linalg.inv(spd)
+    inverse = spd_inverse_in_place(spd, block)
+    assert inverse is spd and np.allclose(inverse, inverse.T, rtol=0, atol=0)  # overwritten, exactly symmetric
+    assert np.allclose(inverse, expected, rtol=1e-9, atol=1e-12)
 
 
 @SETTINGS
