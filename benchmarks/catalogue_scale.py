@@ -109,6 +109,7 @@ def serve(model, data, config, exact_users: int, ann_users: int) -> dict:
     out.update(exact_users=len(few), ann_recall_at_50=round(top_k_overlap(exact_ids, ann_ids), 4),
                speed_up=round(out["exact_seconds"] / out["ann_seconds_same_users"], 1),
                ann_n_lists=ann.n_lists, ann_n_probe=ann.n_probe)
+    print(f"  serving so far: {out}", flush=True)  # kept in the log if the larger search below is interrupted
     _, out["ann_seconds"] = timed_search(ann, rec.user_vectors[users], rec.known[users])
     out.update(ann_users=len(users), serve_memory_gib=memory_gib())
     print(f"  serving: exact {out['exact_seconds']} s for {len(few):,} users, faiss {out['ann_seconds_same_users']} s "
