@@ -26,7 +26,7 @@ from .towers import FeatureEncoder, HistoryEncoder, LightGCN, LightGCNEncoder, T
 # ruff would join these two imports into one wrapped over several lines, which nbdev_export does not make relative
 # isort: split
 from .losses import sampled_multi_positive_loss, similarity_logits
-from .towers import RowEmbedding, graph_adjacency, serialize_together
+from .towers import RowEmbedding, embedding_rows, graph_adjacency, serialize_together
 
 # %% auto #0
 __all__ = ['TrainConfig', 'Task', 'drop_target_from_history', 'gather_rows', 'FullSoftmax', 'multi_hot_rows', 'InBatchSoftmax',
@@ -668,7 +668,7 @@ def update_step(self: LazyAdam, gradient, variable, learning_rate):
              / (1 - ops.power(ops.cast(self.beta_1, dtype), t)))
     if isinstance(gradient, tf.IndexedSlices):
         rows, g = _summed_rows(gradient, dtype)
-        m_rows, v_rows = tf.gather(m.value, rows), tf.gather(v.value, rows)  # only the touched rows are read
+        m_rows, v_rows = embedding_rows(m, rows), embedding_rows(v, rows)  # only the touched rows are read
         m_rows = m_rows + (g - m_rows) * (1 - self.beta_1)
         v_rows = v_rows + (ops.square(g) - v_rows) * (1 - self.beta_2)
         self.assign(m, tf.IndexedSlices(m_rows, rows))
