@@ -17,7 +17,7 @@ import numpy as np
 from contrastrec.data import encode, load_benchmark_split, load_movielens_100k, split_random
 from contrastrec.evaluation import evaluate
 from contrastrec.losses import alignment, uniformity
-from contrastrec.training import TrainConfig, feature_tables, fit, user_inputs
+from contrastrec.training import TrainConfig, feature_tables, fit, sized_config, user_inputs
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "benchmarks" / "results" / "ablations.json"
@@ -65,7 +65,7 @@ def run(name, overrides):
     overrides = dict(overrides)
     split_seed = overrides.pop("_split_seed", None)
     data = load(split_seed)
-    config = TrainConfig(**overrides)
+    config = sized_config(TrainConfig(**overrides), data)  # stored with the data-size rules applied
     start = time.time()
     model, history = fit(data, config)
     seconds = time.time() - start

@@ -137,7 +137,7 @@ def _best_epoch(rec, monitor: str) -> int | None:
 # %% ../nbs/08_cli.ipynb #f4069452
 def _fit_on_split(parts, sides: tuple, config, refit: bool):
     """A `Recommender` fitted on `parts` (`sides`: `side_tables`), early-stopped on valid.
-    With `refit`, it is then refitted on train + valid."""
+    With `refit`, it is then refitted on train + valid with the same settings."""
     from contrastrec.data import encode
     from contrastrec.recommend import Recommender
     data = encode(parts, *sides)
@@ -148,7 +148,7 @@ def _fit_on_split(parts, sides: tuple, config, refit: bool):
     if not refit: return rec
     if best is None: raise ValueError("--refit needs valid interactions to choose the number of epochs.")
     print(f"refitting on train + valid for {best} epochs ...")
-    return Recommender.fit(encode(parts.for_refit(), *sides), dataclasses.replace(config, epochs=best))
+    return Recommender.fit(encode(parts.for_refit(), *sides), dataclasses.replace(rec.config, epochs=best))
 
 # %% ../nbs/08_cli.ipynb #20b9191c
 def train(args: argparse.Namespace) -> None:
@@ -243,14 +243,16 @@ def demo(args: argparse.Namespace) -> None:
     "Train the default model on MovieLens-100K and compare it with the most-popular baseline on test."
     from contrastrec.data import encode, load_movielens_100k, split_random
     from contrastrec.recommend import Recommender
+    from contrastrec.training import sized_config
     ml = load_movielens_100k(args.data)
     parts = split_random(ml.interactions, seed=0)
     print(f"MovieLens-100K: {ml.summary().splitlines()[0]}\nsplit per user 80/10/10 (seed 0): {parts.sizes()}")
-    config = _demo_config(args)
+    data = encode(parts)
+    config = sized_config(_demo_config(args), data)
     print(f"training the default model (dim {config.dim}, up to {config.epochs} epochs, "
           f"patience {config.patience}) ...")
     start = time.perf_counter()
-    rec = Recommender.fit(encode(parts), config)
+    rec = Recommender.fit(data, config)
     ks = (10, 20)
     rows = _versus_most_popular(rec, parts.test, ks)
     print(f"trained in {time.perf_counter() - start:.0f} s\n\n"

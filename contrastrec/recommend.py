@@ -29,7 +29,7 @@ from keras import ops
 from .data import EncodedDataset, Vocabulary, spec_from_config, spec_to_config
 from .evaluation import Evaluator, MostPopular, top_k_items
 from .towers import TwoTowerModel
-from .training import TrainConfig, feature_tables, fit, user_inputs
+from .training import TrainConfig, feature_tables, fit, sized_config, user_inputs
 
 # %% auto #0
 __all__ = ['MODEL_FILES', 'MODEL_FORMAT', 'ExactIndex', 'FaissIndex', 'make_index', 'Recommender']
@@ -206,8 +206,9 @@ class Recommender:
 def fit(cls: Recommender,  # noqa: F811
         data: EncodedDataset, config: TrainConfig = TrainConfig(), index: str = "exact", verbose: int = 1,
         callbacks: Sequence[keras.callbacks.Callback] = ()) -> Recommender:
-    """Train a model on `data` with `config` (early stopping on valid) and wrap it.
-    One line per epoch unless `verbose=0`; the Keras history is kept as `.history`."""
+    """Train a model on `data` with `config` (early stopping on valid) and wrap it, keeping the config with its
+    data-size rules applied. One line per epoch unless `verbose=0`; the Keras history is kept as `.history`."""
+    config = sized_config(config, data)
     model, history = fit(data, config, callbacks=callbacks, verbose=verbose)
     rec = cls(model, data, config, index=index, verbose=verbose)
     rec.history = history

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import sys
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -30,9 +30,10 @@ from .towers import RowEmbedding, embedding_rows, graph_adjacency, serialize_tog
 
 # %% auto #0
 __all__ = ['TrainConfig', 'Task', 'drop_target_from_history', 'gather_rows', 'FullSoftmax', 'multi_hot_rows', 'InBatchSoftmax',
-           'UserViews', 'GraphViews', 'ContrastiveModel', 'model_from_config', 'user_inputs', 'cosine_scores',
-           'validation_metrics', 'ValidationMetrics', 'ResumableEarlyStopping', 'seed_states', 'EpochSeeding',
-           'format_duration', 'EpochProgress', 'batch_size_for', 'training_dataset', 'LazyAdam', 'fit']
+           'UserViews', 'GraphViews', 'ContrastiveModel', 'batch_size_for', 'length_grouped', 'samples_catalogue',
+           'dim_for', 'temperature_for', 'patience_for', 'sized_config', 'model_from_config', 'user_inputs',
+           'cosine_scores', 'validation_metrics', 'ValidationMetrics', 'ResumableEarlyStopping', 'seed_states',
+           'EpochSeeding', 'format_duration', 'EpochProgress', 'training_dataset', 'LazyAdam', 'fit']
 
 # %% ../nbs/05_training.ipynb #6a2120d2
 def _same_kind(value, default) -> bool:
@@ -54,8 +55,11 @@ def _check_train_config(c) -> None:
         if getattr(c, name) not in allowed:
             raise ValueError(f"{name} must be one of {allowed}, not {getattr(c, name)!r}.")
     if c.batch_size < 0: raise ValueError(f"batch_size must be 0 (the data-size rule) or positive, not {c.batch_size}.")
+    for name in ("dim", "patience"):
+        if getattr(c, name) < 0: raise ValueError(f"{name} must be 0 (the data-size rule) or positive, not {getattr(c, name)}.")
     if c.negatives < 0: raise ValueError(f"negatives must be 0 (never sample) or positive, not {c.negatives}.")
-    if c.temperature <= 0 or c.ssl_temperature <= 0: raise ValueError("temperatures must be positive.")
+    if c.temperature < 0 or c.ssl_temperature <= 0:
+        raise ValueError("temperatures must be positive (temperature 0: the data-size rule).")
     if c.sparse_updates and c.weight_decay:
         raise ValueError("sparse_updates has no weight decay: set weight_decay to 0 or sparse_updates to false.")
     if not 0 <= c.history_dropout < 1: raise ValueError(f"history_dropout must be in [0, 1), not {c.history_dropout}.")
@@ -71,9 +75,9 @@ def _check_train_config(c) -> None:
 class TrainConfig:
     "Everything that defines a training run; `to_dict`/`from_dict` round-trip it through JSON."
     objective: str = "full_softmax"  # 'full_softmax' (one example per user, whole catalogue) or 'in_batch' (pairs)
-    dim: int = 512  # width of the user and item vectors
+    dim: int = 0  # width of the user and item vectors (0: `dim_for`'s rule, 512 or 256)
     hidden_units: tuple = ()  # MLP of both towers (empty: the pooled embedding is the vector)
-    temperature: float = 0.2  # softmax temperature τ on cosine similarities
+    temperature: float = 0.0  # softmax temperature τ on cosine similarities (0: `temperature_for`'s rule)
     positive_weighting: str = "sum"  # full_softmax: 'sum' over a user's positives, or 'mean'
     negatives: int = 4096  # full_softmax: a larger catalogue is sampled, this many uniform items per batch (0: never)
     user_history: bool = True  # the user tower pools the embeddings of the user's train items
@@ -96,7 +100,7 @@ class TrainConfig:
     sparse_updates: bool = False  # LazyAdam: a step updates only the embedding rows its batch reaches
     batch_size: int = 0  # users (full_softmax) or pairs (in_batch) per batch; 0: `batch_size_for`'s rule
     epochs: int = 200  # maximum number of epochs
-    patience: int = 40  # early stopping: epochs without a better validation score
+    patience: int = 0  # early stopping: epochs without a better validation score (0: `patience_for`'s rule)
     monitor: str = "ndcg@20"  # validation metric for early stopping and model selection
     seed: int = 0  # seeds weights, dropout, negatives and shuffling
     jit_compile: bool = False  # XLA-compile the train step
@@ -167,10 +171,10 @@ class FullSoftmax(Task):
     batches = "users"
 
     def __init__(self, temperature: float = 0.2, positive_weighting: str = "sum", negatives: int = 0,
-                 seed: int | None = None, **kwargs):
+                 seed: int | None = None, users_per_batch: int = 0, **kwargs):
         super().__init__(**kwargs)
         self.temperature, self.positive_weighting, self.seed = temperature, positive_weighting, seed
-        self.negatives = int(negatives)
+        self.negatives, self.users_per_batch = int(negatives), int(users_per_batch)
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.catalogue = self.candidates = None
 
@@ -251,15 +255,18 @@ def sampled_loss(self: FullSoftmax, batch: dict, outputs):
 # %% ../nbs/05_training.ipynb #8574b532
 @patch
 def loss(self: FullSoftmax, batch: dict, outputs):
-    "The batch mean of the users' losses, exact over the whole catalogue or sampled."
-    return ops.mean(self.sampled_loss(batch, outputs) if self.samples else self.exact_loss(batch, outputs))
+    """The users' losses, exact over the whole catalogue or sampled, summed and divided by `users_per_batch`
+    (0: averaged over the batch's users)."""
+    losses = self.sampled_loss(batch, outputs) if self.samples else self.exact_loss(batch, outputs)
+    return ops.sum(losses) / self.users_per_batch if self.users_per_batch else ops.mean(losses)
 
 # %% ../nbs/05_training.ipynb #7d8532b8
 @patch
 def get_config(self: FullSoftmax) -> dict:  # noqa: F811
-    "The task's config plus the temperature, the positive weighting, the number of negatives and the seed."
+    "The task's config plus the temperature, the positive weighting, the negatives, the seed and the batch divisor."
     return {**super(FullSoftmax, self).get_config(), "temperature": self.temperature,
-            "positive_weighting": self.positive_weighting, "negatives": self.negatives, "seed": self.seed}
+            "positive_weighting": self.positive_weighting, "negatives": self.negatives, "seed": self.seed,
+            "users_per_batch": self.users_per_batch}
 
 # %% ../nbs/05_training.ipynb #e6e16547
 @keras.saving.register_keras_serializable(package="contrastrec")
@@ -464,11 +471,53 @@ def _towers_from_config(c: TrainConfig, data: EncodedDataset) -> tuple[Tower, To
               for encoder, name in ((user_encoder, "user_tower"), (item_encoder, "item_tower"))]
     return *towers, graph
 
+# %% ../nbs/05_training.ipynb #3e8a7f68
+def batch_size_for(config: TrainConfig, data: EncodedDataset, task: Task) -> int:
+    """The configured batch size; with `batch_size = 0`, 1/32 of the users with train items, a multiple of 32 from 32
+    to 256."""
+    if config.batch_size: return config.batch_size
+    if task.batches == "pairs": return 1024
+    users = len(np.unique(data.train[:, 0]))
+    return min(256, max(32, 32 * round(users / 32 / 32)))
+
+def length_grouped(batch_size: int) -> bool:
+    "Are user batches of this size grouped by history length (chapter 1)? From 256 users on."
+    return batch_size >= 256
+
+# %% ../nbs/05_training.ipynb #9a2b37fe
+def samples_catalogue(config: TrainConfig, data: EncodedDataset) -> bool:
+    "Does `config`'s objective sample its softmax on `data` (more items with train interactions than `negatives`)?"
+    return config.objective == "full_softmax" and 0 < config.negatives < int(np.count_nonzero(data.item_counts()))
+
+def dim_for(config: TrainConfig, data: EncodedDataset) -> int:
+    "The configured width; with `dim = 0`, 512, or 256 when the softmax samples the catalogue."
+    return config.dim or (256 if samples_catalogue(config, data) else 512)
+
+def temperature_for(config: TrainConfig, data: EncodedDataset) -> float:
+    "The configured temperature; with `temperature = 0`, 0.2, or 0.15 when the softmax samples the catalogue."
+    return config.temperature or (0.15 if samples_catalogue(config, data) else 0.2)
+
+# %% ../nbs/05_training.ipynb #a28cf2ab
+def patience_for(config: TrainConfig, steps_per_epoch: int) -> int:
+    "The configured patience; with `patience = 0`, the epochs that hold 1,200 optimiser steps, at least 5."
+    return config.patience or max(5, round(1200 / steps_per_epoch))
+
+# %% ../nbs/05_training.ipynb #75334174
+def sized_config(config: TrainConfig, data: EncodedDataset) -> TrainConfig:
+    "`config` with the data-size rules applied: batch size, width, temperature, patience, lazy updates."
+    task = FullSoftmax if config.objective == "full_softmax" else InBatchSoftmax
+    batch_size = batch_size_for(config, data, task)
+    examples = len(np.unique(data.train[:, 0])) if task.batches == "users" else len(data.train)
+    lazy = config.sparse_updates or (samples_catalogue(config, data) and not config.weight_decay)
+    return replace(config, batch_size=batch_size, dim=dim_for(config, data), temperature=temperature_for(config, data),
+                   patience=patience_for(config, -(-examples // batch_size)), sparse_updates=lazy)
+
 # %% ../nbs/05_training.ipynb #b0f457df
 def _tasks_from_config(c: TrainConfig, graph: LightGCN | None) -> tuple[Task, list[Task]]:
     """The objective of a configuration, and its view task if `ssl_weight` > 0.
     The views are SimGCL's on a graph, else two dropout passes of the user tower."""
-    task = (FullSoftmax(c.temperature, c.positive_weighting, c.negatives, c.seed, name="full_softmax")
+    task = (FullSoftmax(c.temperature, c.positive_weighting, c.negatives, c.seed,
+                        c.batch_size if length_grouped(c.batch_size) else 0, name="full_softmax")
             if c.objective == "full_softmax" else
             InBatchSoftmax(c.temperature, c.logq, c.extra_negatives, c.symmetric, seed=c.seed, name="in_batch_softmax"))
     if not c.ssl_weight: return task, []
@@ -478,7 +527,8 @@ def _tasks_from_config(c: TrainConfig, graph: LightGCN | None) -> tuple[Task, li
 
 # %% ../nbs/05_training.ipynb #a65e5827
 def model_from_config(config: TrainConfig, data: EncodedDataset) -> ContrastiveModel:
-    "The model `config` describes, sized for `data`, its tasks adapted to it."
+    "The model `config` describes, with `sized_config`'s rules applied for `data`, its tasks adapted to it."
+    config = sized_config(config, data)
     user_tower, item_tower, graph = _towers_from_config(config, data)
     model = ContrastiveModel(user_tower, item_tower, *_tasks_from_config(config, graph))
     for task in model.tasks: task.adapt(data)
@@ -616,15 +666,6 @@ def on_epoch_end(self: EpochProgress, epoch, logs=None):  # noqa: F811
           + (f"{left(soonest)} to " if soonest < self.epochs else "") + f"{left(self.epochs)} left",
           file=self.file or sys.stdout, flush=True)
 
-# %% ../nbs/05_training.ipynb #3e8a7f68
-def batch_size_for(config: TrainConfig, data: EncodedDataset, task: Task) -> int:
-    """The configured batch size; with `batch_size = 0`, 1/32 of the users with train items, a multiple of 32 from 32
-    to 1,024."""
-    if config.batch_size: return config.batch_size
-    if task.batches == "pairs": return 1024
-    users = len(np.unique(data.train[:, 0]))
-    return min(1024, max(32, 32 * round(users / 32 / 32)))
-
 # %% ../nbs/05_training.ipynb #49153810
 def training_dataset(data: EncodedDataset, model: ContrastiveModel, config: TrainConfig,
                      epoch: tf.Variable | None = None) -> tf.data.Dataset:
@@ -634,7 +675,7 @@ def training_dataset(data: EncodedDataset, model: ContrastiveModel, config: Trai
     batch_size = batch_size_for(config, data, model.task)
     if model.task.batches == "users":
         return user_dataset(data, batch_size, config.seed, epoch=epoch, user_tables=users,
-                            group_by_length=batch_size >= 256)
+                            group_by_length=length_grouped(batch_size))
     return pair_dataset(data, batch_size, config.seed, epoch=epoch, user_tables=users, drop_remainder=True)
 
 # %% ../nbs/05_training.ipynb #9605dc72
@@ -733,7 +774,8 @@ def fit(data: EncodedDataset, config: TrainConfig = TrainConfig(), model: Contra
         callbacks: Sequence[keras.callbacks.Callback] = (),
         verbose: int = 1) -> tuple[ContrastiveModel, keras.callbacks.History]:
     """Train `model` (default: `model_from_config(config, data)`) on `data.train`.
-    Early-stopped on `data.valid`, with the best weights restored."""
+    Early-stopped on `data.valid`, with the best weights restored; `sized_config`'s rules applied first."""
+    config = sized_config(config, data)
     keras.utils.set_random_seed(config.seed)
     epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
     model, ds = _compiled_model(data, config, model, epoch)

@@ -93,7 +93,9 @@ def test_every_configuration_trains_to_finite_losses(small, overrides):
 def test_config_round_trips_and_rejects_bad_values():
     c = TrainConfig(hidden_units=[8, 4], temperature=0.1)
     assert TrainConfig.from_dict(json.loads(json.dumps(c.to_dict()))) == c
-    for bad in [{"objective": "pointwise"}, {"temperature": 0}, {"user_history": False}, {"tau": 1}]:
+    bad_values = [{"objective": "pointwise"}, {"temperature": -0.1}, {"dim": -1}, {"patience": -2},
+                  {"user_history": False}]
+    for bad in [*bad_values, {"tau": 1}]:
         with pytest.raises(ValueError):
             TrainConfig.from_dict(bad) if "tau" in bad else TrainConfig(**bad)
 
