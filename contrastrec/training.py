@@ -56,7 +56,8 @@ def _check_train_config(c) -> None:
             raise ValueError(f"{name} must be one of {allowed}, not {getattr(c, name)!r}.")
     if c.batch_size < 0: raise ValueError(f"batch_size must be 0 (the data-size rule) or positive, not {c.batch_size}.")
     for name in ("dim", "patience"):
-        if getattr(c, name) < 0: raise ValueError(f"{name} must be 0 (the data-size rule) or positive, not {getattr(c, name)}.")
+        if getattr(c, name) < 0:
+            raise ValueError(f"{name} must be 0 (the data-size rule) or positive, not {getattr(c, name)}.")
     if c.negatives < 0: raise ValueError(f"negatives must be 0 (never sample) or positive, not {c.negatives}.")
     if c.temperature < 0 or c.ssl_temperature <= 0:
         raise ValueError("temperatures must be positive (temperature 0: the data-size rule).")
