@@ -9,6 +9,7 @@ import argparse
 import dataclasses
 import importlib
 import json
+import math
 import os
 import re
 import sys
@@ -127,10 +128,10 @@ def split(args: argparse.Namespace) -> None:
 
 # %% ../nbs/08_cli.ipynb #ec029fee
 def _best_epoch(rec, monitor: str) -> int | None:
-    "The 1-based epoch valid selected, after printing it (None when the run had no valid part)."
+    "The 1-based epoch valid selected, after printing it (None when the run had no valid part; NaN: not validated)."
     valid = rec.history.history.get(f"val_{monitor}", [])
     if not valid: return None
-    best = max(range(len(valid)), key=valid.__getitem__)
+    best = max((i for i, v in enumerate(valid) if not math.isnan(v)), key=valid.__getitem__)
     print(f"trained {len(valid)} epochs, best valid {monitor} {valid[best]:.4f} at epoch {best + 1}")
     return best + 1
 

@@ -382,13 +382,22 @@ def _trim_history(features: dict) -> dict:
     return {**features, "history": history[:, :max(1, int((history > 0).sum(1).max(initial=0)))]}
 
 # %% ../nbs/02_feature_extraction.ipynb #3e0f54b1
+def _history_order(features: dict) -> np.ndarray | None:
+    "The rows of `features` by increasing NumPy `history` length (stable), or None without one."
+    history = features.get("history")
+    return np.argsort((history > 0).sum(1), kind="stable") if isinstance(history, np.ndarray) else None
+
 def _embed(tower: Tower, features: dict, batch_size: int | None, training: bool):
-    "The tower's vectors of `features`, in slices of `batch_size` rows if given, each history cut to the slice's need."
+    """The tower's vectors of `features`, in slices of `batch_size` rows if given, each history cut to the slice's need.
+    Slices take the rows by history length; the vectors come back in the given order."""
     if batch_size is None: return tower(_trim_history(features), training=training)
+    order = _history_order(features)
+    if order is not None: features = {k: np.asarray(v)[order] for k, v in features.items()}
     n = int(ops.shape(features["id"] if "id" in features else next(iter(features.values())))[0])
     chunks = [tower(_trim_history({k: v[s:s + batch_size] for k, v in features.items()}), training=training)
               for s in range(0, n, batch_size)]
-    return ops.concatenate(chunks, axis=0)
+    vectors = ops.concatenate(chunks, axis=0)
+    return vectors if order is None else ops.take(vectors, np.argsort(order), axis=0)
 
 # %% ../nbs/02_feature_extraction.ipynb #6070fcc1
 @keras.saving.register_keras_serializable(package="contrastrec")

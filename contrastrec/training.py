@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
 import time
 from dataclasses import asdict, dataclass, fields, replace
@@ -31,9 +32,9 @@ from .towers import RowEmbedding, embedding_rows, graph_adjacency, serialize_tog
 # %% auto #0
 __all__ = ['TrainConfig', 'Task', 'drop_target_from_history', 'gather_rows', 'FullSoftmax', 'multi_hot_rows', 'InBatchSoftmax',
            'UserViews', 'GraphViews', 'ContrastiveModel', 'batch_size_for', 'length_grouped', 'samples_catalogue',
-           'dim_for', 'temperature_for', 'patience_for', 'sized_config', 'model_from_config', 'user_inputs',
-           'cosine_scores', 'validation_metrics', 'ValidationMetrics', 'ResumableEarlyStopping', 'seed_states',
-           'EpochSeeding', 'format_duration', 'EpochProgress', 'training_dataset', 'LazyAdam', 'fit']
+           'dim_for', 'temperature_for', 'patience_for', 'validate_every_for', 'sized_config', 'model_from_config',
+           'user_inputs', 'cosine_scores', 'validation_metrics', 'ValidationMetrics', 'ResumableEarlyStopping',
+           'seed_states', 'EpochSeeding', 'format_duration', 'EpochProgress', 'training_dataset', 'LazyAdam', 'fit']
 
 # %% ../nbs/05_training.ipynb #6a2120d2
 def _same_kind(value, default) -> bool:
@@ -55,7 +56,7 @@ def _check_train_config(c) -> None:
         if getattr(c, name) not in allowed:
             raise ValueError(f"{name} must be one of {allowed}, not {getattr(c, name)!r}.")
     if c.batch_size < 0: raise ValueError(f"batch_size must be 0 (the data-size rule) or positive, not {c.batch_size}.")
-    for name in ("dim", "patience"):
+    for name in ("dim", "patience", "validate_every"):
         if getattr(c, name) < 0:
             raise ValueError(f"{name} must be 0 (the data-size rule) or positive, not {getattr(c, name)}.")
     if c.negatives < 0: raise ValueError(f"negatives must be 0 (never sample) or positive, not {c.negatives}.")
@@ -102,6 +103,7 @@ class TrainConfig:
     batch_size: int = 0  # users (full_softmax) or pairs (in_batch) per batch; 0: `batch_size_for`'s rule
     epochs: int = 200  # maximum number of epochs
     patience: int = 0  # early stopping: epochs without a better validation score (0: `patience_for`'s rule)
+    validate_every: int = 0  # epochs between validations (0: `validate_every_for`'s rule)
     monitor: str = "ndcg@20"  # validation metric for early stopping and model selection
     seed: int = 0  # seeds weights, dropout, negatives and shuffling
     jit_compile: bool = False  # XLA-compile the train step
@@ -503,15 +505,24 @@ def patience_for(config: TrainConfig, steps_per_epoch: int) -> int:
     "The configured patience; with `patience = 0`, the epochs that hold 1,200 optimiser steps, at least 5."
     return config.patience or max(5, round(1200 / steps_per_epoch))
 
+# %% ../nbs/05_training.ipynb #b42eacd6
+def validate_every_for(config: TrainConfig, data: EncodedDataset, patience: int) -> int:
+    """The configured interval; with `validate_every = 0`, ⌈valid users × items / (250 × train pairs)⌉ epochs, at most
+    half the `patience`, and 1 without a valid part."""
+    if config.validate_every or data.valid is None: return config.validate_every or 1
+    scores = len(np.unique(data.valid[:, 0])) * int(np.count_nonzero(data.item_counts()))
+    return max(1, min(patience // 2, math.ceil(scores / (250 * len(data.train)))))
+
 # %% ../nbs/05_training.ipynb #75334174
 def sized_config(config: TrainConfig, data: EncodedDataset) -> TrainConfig:
-    "`config` with the data-size rules applied: batch size, width, temperature, patience, lazy updates."
+    "`config` with the data-size rules applied: batch size, width, temperature, patience, validation interval, updates."
     task = FullSoftmax if config.objective == "full_softmax" else InBatchSoftmax
     batch_size = batch_size_for(config, data, task)
     examples = len(np.unique(data.train[:, 0])) if task.batches == "users" else len(data.train)
     lazy = config.sparse_updates or (samples_catalogue(config, data) and not config.weight_decay)
+    patience = patience_for(config, -(-examples // batch_size))
     return replace(config, batch_size=batch_size, dim=dim_for(config, data), temperature=temperature_for(config, data),
-                   patience=patience_for(config, -(-examples // batch_size)), sparse_updates=lazy)
+                   patience=patience, validate_every=validate_every_for(config, data, patience), sparse_updates=lazy)
 
 # %% ../nbs/05_training.ipynb #b0f457df
 def _tasks_from_config(c: TrainConfig, graph: LightGCN | None) -> tuple[Task, list[Task]]:
@@ -568,13 +579,20 @@ def validation_metrics(data: EncodedDataset, ks: Sequence[int] = (10, 20)) -> Ca
 
 # %% ../nbs/05_training.ipynb #db54756c
 class ValidationMetrics(keras.callbacks.Callback):
-    "Adds `evaluate(model)`'s metrics to the logs as `val_<name>` at the end of every epoch."
-    def __init__(self, evaluate: Callable[[keras.Model], dict[str, float]]):
+    """Adds `evaluate(model)`'s metrics to the logs as `val_<name>` after the first epoch, every `every`-th and
+    the last. The epochs in between log NaN."""
+    def __init__(self, evaluate: Callable[[keras.Model], dict[str, float]], every: int = 1):
         super().__init__()
-        self.evaluate = evaluate
+        self.evaluate, self.every, self.names = evaluate, every, ()
 
     def on_epoch_end(self, epoch, logs=None):
-        if logs is not None: logs.update({f"val_{k}": v for k, v in self.evaluate(self.model).items()})
+        if logs is None: return
+        last = (self.params or {}).get("epochs")
+        if not self.names or (epoch + 1) % self.every == 0 or epoch + 1 == last:
+            metrics = self.evaluate(self.model)
+            self.names = tuple(metrics)
+        else: metrics = dict.fromkeys(self.names, float("nan"))
+        logs.update({f"val_{k}": v for k, v in metrics.items()})
 
 # %% ../nbs/05_training.ipynb #c212de8c
 class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
@@ -598,7 +616,9 @@ def on_train_begin(self: ResumableEarlyStopping, logs=None):
 # %% ../nbs/05_training.ipynb #4290b10b
 @patch
 def on_epoch_end(self: ResumableEarlyStopping, epoch, logs=None):
-    "Keras' update, then the counters written to `state_dir`, and the best weights when they changed."
+    """Keras' update, then the counters written to `state_dir`, and the best weights when they changed.
+    An epoch without validation changes nothing."""
+    if np.isnan((logs or {}).get(self.monitor, np.nan)): return
     best = self.best
     super(ResumableEarlyStopping, self).on_epoch_end(epoch, logs)
     if self.state_dir is None: return
@@ -661,7 +681,7 @@ def on_epoch_end(self: EpochProgress, epoch, logs=None):  # noqa: F811
     elapsed = self.clock() - self.start
     def left(last): return format_duration(elapsed / self.done * (last - epoch - 1))
     soonest = self.epochs if self.patience is None else min(self.epochs, self.best_epoch + self.patience + 1)
-    valid = "  ".join(f"{k[4:]} {v:.4f}" for k, v in logs.items() if k.startswith("val_"))
+    valid = "  ".join(f"{k[4:]} {v:.4f}" for k, v in logs.items() if k.startswith("val_") and not np.isnan(v))
     print(f"epoch {epoch + 1:3d}/{self.epochs}  loss {logs.get('loss', np.nan):.4f}  "
           + (f"valid {valid}  " if valid else "") + f"{format_duration(elapsed)}, "
           + (f"{left(soonest)} to " if soonest < self.epochs else "") + f"{left(self.epochs)} left",
@@ -740,20 +760,22 @@ def _optimizer(config: TrainConfig, steps_per_epoch: int) -> keras.optimizers.Op
 # %% ../nbs/05_training.ipynb #1dd15530
 def _fit_callbacks(data: EncodedDataset, config: TrainConfig, epoch: tf.Variable, evaluate, checkpoint_dir,
                    verbose: int) -> list:
-    """The callbacks of a run: epoch seeding, a backup, validation with early stopping, and progress.
-    The backup needs a checkpoint folder, validation something to validate on."""
+    """The callbacks of a run: epoch seeding, a backup, validation every `validate_every` epochs with early stopping,
+    and progress. The backup needs a checkpoint folder, validation something to validate on."""
     callbacks = [EpochSeeding(epoch)]
     if checkpoint_dir:
         backup = str(Path(checkpoint_dir) / "backup")
         callbacks.append(keras.callbacks.BackupAndRestore(backup, delete_checkpoint=False))
-    validates = data.valid is not None or evaluate is not None
+    validates, every = data.valid is not None or evaluate is not None, max(1, config.validate_every)
+    validations = math.ceil(config.patience / every)  # patience counts epochs; the stopper counts validations
     if validates:
         state_dir = Path(checkpoint_dir) / "validation" if checkpoint_dir else None
-        callbacks += [ValidationMetrics(evaluate or validation_metrics(data)),
+        callbacks += [ValidationMetrics(evaluate or validation_metrics(data), every),
                       ResumableEarlyStopping(state_dir, monitor=f"val_{config.monitor}", mode="max",
-                                             patience=config.patience, restore_best_weights=True)]
+                                             patience=validations, restore_best_weights=True)]
     if verbose:
-        callbacks.append(EpochProgress(config.epochs, config.patience if validates else None, f"val_{config.monitor}"))
+        callbacks.append(EpochProgress(config.epochs, validations * every if validates else None,
+                                       f"val_{config.monitor}"))
     return callbacks
 
 # %% ../nbs/05_training.ipynb #a26a7a5a
