@@ -1,25 +1,27 @@
 #!/usr/bin/env bash
 # Issue 10's must-show on a LightGCN-format benchmark: the default model trained and served through the command line
 # with no configuration, its top-50 scored by the independent pandas-only scorer (run by hand, not in CI).
-#   bash benchmarks/scale_cli.sh yelp2018 WORK_DIR     # writes benchmarks/results/scale_cli_yelp2018.json
+#   bash benchmarks/scale_cli.sh yelp2018 WORK_DIR [NOTE]   # writes benchmarks/results/scale_cli_yelp2018.json
+# NOTE (optional) is stored as the result's "note", e.g. that other jobs shared the cores during the run.
 # Prints the wall time and peak resident memory (GNU time) of `train` and of `recommend`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source tools/env.sh
-name="$1"; work="$2"
+name="$1"; work="$2"; note="${3:-}"
 mkdir -p "$work"
 .venv/bin/contrastrec split --benchmark "$name" --out "$work/split" > /dev/null
 /usr/bin/time -f "%e %M" -o "$work/train.time" .venv/bin/contrastrec train --split "$work/split" --out "$work/model"
 /usr/bin/time -f "%e %M" -o "$work/recommend.time" \
   .venv/bin/contrastrec recommend --model "$work/model" --k 50 --out "$work/recs.tsv"
 .venv/bin/python benchmarks/score_recs.py "$work/recs.tsv" "$work/split" --k 20 50 --out "$work/score.json"
-.venv/bin/python - "$work" "$name" <<'PY'
+.venv/bin/python - "$work" "$name" "$note" <<'PY'
 import json, sys
-work, name = sys.argv[1], sys.argv[2]
+work, name, note = sys.argv[1], sys.argv[2], sys.argv[3]
 def timed(step):
     seconds, kib = open(f"{work}/{step}.time").read().split()[-2:]
     return {"wall_seconds": float(seconds), "peak_rss_gib": round(int(kib) / 2**20, 2)}
-out = {"command": f"bash benchmarks/scale_cli.sh {name} WORK_DIR", "independent_scorer": json.load(open(f"{work}/score.json")),
+out = {"command": f"bash benchmarks/scale_cli.sh {name} WORK_DIR", **({"note": note} if note else {}),
+       "independent_scorer": json.load(open(f"{work}/score.json")),
        "train": timed("train"), "recommend": timed("recommend"),
        "config": json.load(open(f"{work}/model/config.json"))["train_config"]}
 open(f"benchmarks/results/scale_cli_{name}.json", "w").write(json.dumps(out, indent=1) + "\n")
