@@ -3,27 +3,33 @@
 # with no configuration, its top-50 scored by the independent pandas-only scorer (run by hand, not in CI).
 #   bash benchmarks/scale_cli.sh yelp2018 WORK_DIR [NOTE]   # writes benchmarks/results/scale_cli_yelp2018.json
 # NOTE (optional) is stored as the result's "note", e.g. that other jobs shared the cores during the run.
+# A library model other than the default: CONFIG (a `train --config` JSON) and LABEL (the result's name suffix), e.g.
+#   CONFIG='{"user_history": false, "user_ids": true}' LABEL=mf bash benchmarks/scale_cli.sh yelp2018 WORK_DIR
+#   # writes benchmarks/results/scale_cli_yelp2018_mf.json: matrix factorisation under the default sampled softmax
 # Prints the wall time and peak resident memory (GNU time) of `train` and of `recommend`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source tools/env.sh
-name="$1"; work="$2"; note="${3:-}"
+name="$1"; work="$2"; note="${3:-}"; config="${CONFIG:-}"; result="scale_cli_${name}${LABEL:+_$LABEL}"
 mkdir -p "$work"
 .venv/bin/contrastrec split --benchmark "$name" --out "$work/split" > /dev/null
-/usr/bin/time -f "%e %M" -o "$work/train.time" .venv/bin/contrastrec train --split "$work/split" --out "$work/model"
+/usr/bin/time -f "%e %M" -o "$work/train.time" .venv/bin/contrastrec train --split "$work/split" --out "$work/model" \
+  ${config:+--config "$config"}
 /usr/bin/time -f "%e %M" -o "$work/recommend.time" \
   .venv/bin/contrastrec recommend --model "$work/model" --k 50 --out "$work/recs.tsv"
 .venv/bin/python benchmarks/score_recs.py "$work/recs.tsv" "$work/split" --k 20 50 --out "$work/score.json"
-.venv/bin/python - "$work" "$name" "$note" <<'PY'
+.venv/bin/python - "$work" "$name" "$note" "$config" "$result" <<'PY'
 import json, sys
-work, name, note = sys.argv[1], sys.argv[2], sys.argv[3]
+work, name, note, config, result = sys.argv[1:6]
 def timed(step):
     seconds, kib = open(f"{work}/{step}.time").read().split()[-2:]
     return {"wall_seconds": float(seconds), "peak_rss_gib": round(int(kib) / 2**20, 2)}
-out = {"command": f"bash benchmarks/scale_cli.sh {name} WORK_DIR", **({"note": note} if note else {}),
+command = f"bash benchmarks/scale_cli.sh {name} WORK_DIR"
+if config: command = f"CONFIG='{config}' LABEL={result.split(name + '_', 1)[1]} {command}"
+out = {"command": command, **({"note": note} if note else {}),
        "independent_scorer": json.load(open(f"{work}/score.json")),
        "train": timed("train"), "recommend": timed("recommend"),
        "config": json.load(open(f"{work}/model/config.json"))["train_config"]}
-open(f"benchmarks/results/scale_cli_{name}.json", "w").write(json.dumps(out, indent=1) + "\n")
+open(f"benchmarks/results/{result}.json", "w").write(json.dumps(out, indent=1) + "\n")
 print(json.dumps({k: out[k] for k in ("train", "recommend")}), json.dumps(out["independent_scorer"]))
 PY

@@ -34,8 +34,8 @@ __all__ = ['ML100K_URL', 'ML100K_FILES', 'ML100K_COUNTS', 'SPLIT_MODES', 'SPLIT_
            'split_interactions', 'split_file', 'load_split', 'save_split', 'make_ml100k_v1', 'Benchmark',
            'check_benchmark_folder', 'load_benchmark_split', 'read_lightgcn_file', 'carve_valid', 'load_lightgcn_split',
            'Vocabulary', 'tokenize', 'CategoricalSpec', 'NumericSpec', 'BucketSpec', 'MultiHotSpec', 'spec_to_config',
-           'spec_from_config', 'fit_spec', 'EncodedDataset', 'encode', 'history_table', 'feature_tables',
-           'pair_dataset', 'trim_padding', 'user_dataset', 'item_frequencies', 'sampling_distribution', 'sample_items']
+           'spec_from_config', 'fit_spec', 'EncodedDataset', 'encode', 'RaggedRows', 'history_table', 'feature_tables',
+           'pair_dataset', 'user_dataset', 'item_frequencies', 'sampling_distribution', 'sample_items']
 
 # %% ../nbs/01_data_prep.ipynb #871660fa
 ML100K_URL = "https://files.grouplens.org/datasets/movielens/ml-100k.zip"
@@ -961,27 +961,59 @@ def encode(split: Split, users: RecData | pd.DataFrame | None = None, items: pd.
     return EncodedDataset(user_vocab, item_vocab, parts["train"], parts.get("valid"), parts.get("test"),
                           user_specs, item_specs, user_feats, item_feats, _oov_report(parts))
 
-# %% ../nbs/01_data_prep.ipynb #5d83da1d
-def _padded_rows(m: sp.csr_matrix, width: int, rng: np.random.Generator) -> np.ndarray:
-    """Each row's column indices in an `[n_rows, width]` int32 matrix padded with 0.
-    A longer row keeps `width` of them, drawn with `rng`."""
-    lengths = np.diff(m.indptr)
-    out = np.zeros((m.shape[0], width), "int32")
-    for u in np.flatnonzero(lengths):
-        items = m.indices[m.indptr[u]:m.indptr[u + 1]]
-        if len(items) > width: items = np.sort(rng.choice(items, width, replace=False))
-        out[u, :len(items)] = items
+# %% ../nbs/01_data_prep.ipynb #c4d8e1a7
+@dataclass(frozen=True)
+class RaggedRows:
+    """Rows of int32 indices of different lengths, stored flat: row `r` is `values[indptr[r]:indptr[r + 1]]`.
+    Memory O(total entries); `padded()` builds the 0-padded matrix a tower reads, for the rows selected only."""
+    indptr: np.ndarray  # [n_rows + 1] int64 offsets, starting at 0
+    values: np.ndarray  # [indptr[-1]] int32 entries, row after row
+
+    def __len__(self) -> int: return len(self.indptr) - 1
+
+    @property
+    def lengths(self) -> np.ndarray:
+        "The number of entries of each row."
+        return np.diff(self.indptr)
+
+# %% ../nbs/01_data_prep.ipynb #f2b7d4c9
+@patch
+def __getitem__(self: RaggedRows, key) -> np.ndarray | RaggedRows:
+    "Row `key`'s entries for an integer; the selected rows, as `RaggedRows`, for a slice or an index array."
+    rows = np.arange(len(self))[key]
+    if np.ndim(rows) == 0: return self.values[self.indptr[rows]:self.indptr[rows + 1]]
+    lengths = self.lengths[rows]
+    indptr = np.concatenate([[0], np.cumsum(lengths)]).astype("int64")
+    entries = np.repeat(self.indptr[rows] - indptr[:-1], lengths) + np.arange(indptr[-1])
+    return RaggedRows(indptr, self.values[entries])
+
+# %% ../nbs/01_data_prep.ipynb #b3d9f6e2
+@patch
+def padded(self: RaggedRows) -> np.ndarray:
+    "The rows as a left-aligned `[n_rows, longest]` int32 matrix padded with 0 (at least one column)."
+    width = max(1, int(self.lengths.max(initial=0)))
+    out = np.zeros((len(self), width), "int32")
+    rows = np.repeat(np.arange(len(self)), self.lengths)
+    out[rows, np.arange(self.indptr[-1]) - self.indptr[rows]] = self.values
     return out
+
+# %% ../nbs/01_data_prep.ipynb #5d83da1d
+def _cap_rows(m: sp.csr_matrix, max_len: int, rng: np.random.Generator) -> RaggedRows:
+    "The rows of `m` as `RaggedRows` of column indices; a row longer than `max_len` keeps `max_len`, drawn with `rng`."
+    rows = [m.indices[m.indptr[u]:m.indptr[u + 1]] for u in range(m.shape[0])]
+    rows = [np.sort(rng.choice(r, max_len, replace=False)) if len(r) > max_len else r for r in rows]
+    indptr = np.concatenate([[0], np.cumsum([len(r) for r in rows])]).astype("int64")
+    return RaggedRows(indptr, np.concatenate(rows).astype("int32") if rows else np.zeros(0, "int32"))
 
 # %% ../nbs/01_data_prep.ipynb #ae268579
 def history_table(data: EncodedDataset, parts: Sequence[str] = ("train",), max_len: int | None = None,
-                  seed: int = 0) -> np.ndarray:
-    """Each user's item indices in `parts` as a padded `[n_users, width]` int32 matrix (0 = padding).
-    The width is that of the longest history, at most `max_len`."""
+                  seed: int = 0) -> RaggedRows:
+    """Each user's item indices in `parts`, one ragged row per user (OOV items left out), at most `max_len` per row.
+    Memory O(interactions in `parts`)."""
     m = data.matrix(parts, oov=False)
-    longest = int(np.diff(m.indptr).max())
-    width = max(1, longest if max_len is None else min(max_len, longest))
-    return _padded_rows(m, width, np.random.default_rng(seed))
+    if max_len is not None and np.diff(m.indptr).max(initial=0) > max_len:
+        return _cap_rows(m, max_len, np.random.default_rng(seed))
+    return RaggedRows(m.indptr.astype("int64"), m.indices.astype("int32"))
 
 # %% ../nbs/01_data_prep.ipynb #662ec449
 def feature_tables(data: EncodedDataset, side: str) -> dict[str, np.ndarray]:
@@ -1012,9 +1044,22 @@ def _index_batches(n: int, batch_size: int, seed: int, shuffle: bool, epoch: tf.
     return batches.apply(tf.data.experimental.assert_cardinality(full if drop_remainder else len(sizes)))
 
 # %% ../nbs/01_data_prep.ipynb #77e4a413
+def _as_table(array: np.ndarray | RaggedRows) -> tf.Tensor | tf.RaggedTensor:
+    "A per-entity input array as a tensor to gather batches from; `RaggedRows` stay ragged."
+    if isinstance(array, RaggedRows): return tf.RaggedTensor.from_row_splits(array.values, array.indptr)
+    return tf.constant(array)
+
+# %% ../nbs/01_data_prep.ipynb #505ee493
+def _padded(rows: tf.Tensor | tf.RaggedTensor) -> tf.Tensor:
+    "Ragged rows as a left-aligned matrix padded with 0 to the longest of them (at least one column); a tensor as is."
+    if not isinstance(rows, tf.RaggedTensor): return rows
+    width = tf.maximum(tf.reduce_max(rows.row_lengths()), 1)
+    return tf.ensure_shape(rows.to_tensor(shape=tf.stack([rows.nrows(), width])), [rows.shape[0], None])
+
+# %% ../nbs/01_data_prep.ipynb #c9d1e2f4
 def _gather(tables: dict, rows) -> dict:
-    "The `rows` of every array in `tables`."
-    return {k: tf.gather(t, rows) for k, t in tables.items()}
+    "The `rows` of every table in `tables`, ragged ones padded to the longest row taken."
+    return {k: _padded(tf.gather(t, rows)) for k, t in tables.items()}
 
 # %% ../nbs/01_data_prep.ipynb #0a8f77ee
 def _map_and_prefetch(ds: tf.data.Dataset, fn) -> tf.data.Dataset:
@@ -1030,8 +1075,8 @@ def pair_dataset(data: EncodedDataset, batch_size: int = 1024, seed: int = 0, sh
     "A `tf.data.Dataset` of batches `{'user': features, 'item': features}` of the positive pairs in `part`."
     pairs = tf.constant(getattr(data, part).astype("int32"))
     user_tables = feature_tables(data, "user") if user_tables is None else user_tables
-    users = {k: tf.constant(v) for k, v in user_tables.items()}
-    items = {k: tf.constant(v) for k, v in feature_tables(data, "item").items()}
+    users = {k: _as_table(v) for k, v in user_tables.items()}
+    items = {k: _as_table(v) for k, v in feature_tables(data, "item").items()}
     def gather(rows):
         b = tf.gather(pairs, rows)
         return {"user": _gather(users, b[:, 0]), "item": _gather(items, b[:, 1])}
@@ -1066,30 +1111,22 @@ def _length_grouped_batches(lengths: np.ndarray, batch_size: int, seed: int,
     batches = _pass_keys(seed, epoch).flat_map(lambda key: tf.data.Dataset.from_tensor_slices(order(key)))
     return batches.apply(tf.data.experimental.assert_cardinality(int(sizes.shape[0])))
 
-# %% ../nbs/01_data_prep.ipynb #505ee493
-def trim_padding(rows: tf.Tensor) -> tf.Tensor:
-    "A left-aligned, 0-padded `[B, L]` matrix cut to its longest row's width (at least 1)."
-    width = tf.reduce_max(tf.math.count_nonzero(rows, axis=1, dtype=tf.int32))
-    return rows[:, :tf.maximum(width, 1)]
-
 # %% ../nbs/01_data_prep.ipynb #9ffb5f7f
 def user_dataset(data: EncodedDataset, batch_size: int = 64, seed: int = 0, shuffle: bool = True,
                  epoch: tf.Variable | None = None, user_tables: dict[str, np.ndarray] | None = None,
                  parts: Sequence[str] = ("train",), group_by_length: bool = False) -> tf.data.Dataset:
     """Batches `{'user': features, 'positives': [B, P] item indices}` over users with interactions in `parts`.
-    Positives are padded with 0 to the batch's longest row; `group_by_length` groups rows of similar length and cuts
-    a `history` to the batch's longest row too."""
+    Positives (and a ragged history) are padded with 0 to the batch's longest row; `group_by_length` groups rows of
+    similar length."""
     m = data.matrix(parts, oov=False)
     ids = (np.flatnonzero(np.diff(m.indptr)[1:]) + 1).astype("int32")
     user_tables = feature_tables(data, "user") if user_tables is None else user_tables
-    tables = {k: tf.constant(v) for k, v in user_tables.items()}
+    tables = {k: _as_table(v) for k, v in user_tables.items()}
     items = tf.RaggedTensor.from_row_splits(tf.constant(m.indices.astype("int32")),
                                             tf.constant(m.indptr.astype("int64")))
     def gather(rows):
         u = tf.gather(tf.constant(ids), rows)
-        user = _gather(tables, u)
-        if "history" in user and group_by_length: user["history"] = trim_padding(user["history"])
-        return {"user": user, "positives": tf.gather(items, u).to_tensor()}
+        return {"user": _gather(tables, u), "positives": tf.gather(items, u).to_tensor()}
     if shuffle and group_by_length: ds = _length_grouped_batches(np.diff(m.indptr)[ids], batch_size, seed, epoch)
     else: ds = _index_batches(len(ids), batch_size, seed, shuffle, epoch, False)
     return _map_and_prefetch(ds, gather)

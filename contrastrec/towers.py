@@ -14,7 +14,7 @@ import tensorflow as tf
 from fastcore.basics import patch
 from keras import ops
 
-from .data import EncodedDataset, spec_from_config, spec_to_config
+from .data import EncodedDataset, RaggedRows, spec_from_config, spec_to_config
 
 # %% auto #0
 __all__ = ['PRODUCT_POOLING_ROWS', 'embedding_rows', 'RowEmbedding', 'pool_embeddings', 'HistoryEncoder', 'FeatureEncoder',
@@ -375,25 +375,32 @@ def get_config(self: LightGCNEncoder) -> dict:  # noqa: F811
 
 # %% ../nbs/02_feature_extraction.ipynb #4fe75dc2
 def _trim_history(features: dict) -> dict:
-    """`features` with a left-aligned NumPy `history` cut to its longest row (the slice's need, not the data's).
-    A tensor is left as it is (inside a compiled function its values are not known)."""
+    """`features` with the `history` a tower reads: `RaggedRows` padded, a left-aligned NumPy matrix cut to its longest
+    row (the slice's need, not the data's). A tensor is left as it is (a compiled function cannot see its values)."""
     history = features.get("history")
+    if isinstance(history, RaggedRows): return {**features, "history": history.padded()}
     if not isinstance(history, np.ndarray): return features
     return {**features, "history": history[:, :max(1, int((history > 0).sum(1).max(initial=0)))]}
 
 # %% ../nbs/02_feature_extraction.ipynb #3e0f54b1
 def _history_order(features: dict) -> np.ndarray | None:
-    "The rows of `features` by increasing NumPy `history` length (stable), or None without one."
+    "The rows of `features` by increasing `history` length (stable), or None without a NumPy or ragged one."
     history = features.get("history")
+    if isinstance(history, RaggedRows): return np.argsort(history.lengths, kind="stable")
     return np.argsort((history > 0).sum(1), kind="stable") if isinstance(history, np.ndarray) else None
 
+def _rows(array, rows: np.ndarray):
+    "The `rows` of a feature array (`RaggedRows` stay ragged)."
+    return array[rows] if isinstance(array, RaggedRows) else np.asarray(array)[rows]
+
 def _embed(tower: Tower, features: dict, batch_size: int | None, training: bool):
-    """The tower's vectors of `features`, in slices of `batch_size` rows if given, each history cut to the slice's need.
-    Slices take the rows by history length; the vectors come back in the given order."""
+    """The tower's vectors of `features`, in slices of `batch_size` rows if given, each history padded to the slice's
+    need. Slices take the rows by history length; the vectors come back in the given order."""
     if batch_size is None: return tower(_trim_history(features), training=training)
     order = _history_order(features)
-    if order is not None: features = {k: np.asarray(v)[order] for k, v in features.items()}
-    n = int(ops.shape(features["id"] if "id" in features else next(iter(features.values())))[0])
+    if order is not None: features = {k: _rows(v, order) for k, v in features.items()}
+    first = features["id"] if "id" in features else next(iter(features.values()))
+    n = len(first) if isinstance(first, RaggedRows) else int(ops.shape(first)[0])
     chunks = [tower(_trim_history({k: v[s:s + batch_size] for k, v in features.items()}), training=training)
               for s in range(0, n, batch_size)]
     vectors = ops.concatenate(chunks, axis=0)

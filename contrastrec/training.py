@@ -24,8 +24,9 @@ from .evaluation import KNOWN_PARTS, Evaluator
 from .losses import candidate_mask, full_softmax_loss, in_batch_softmax_loss, info_nce_views, mixture_logq
 from .towers import FeatureEncoder, HistoryEncoder, LightGCN, LightGCNEncoder, Tower, TwoTowerModel
 
-# ruff would join these two imports into one wrapped over several lines, which nbdev_export does not make relative
+# ruff would join these imports into one wrapped over several lines, which nbdev_export does not make relative
 # isort: split
+from .data import RaggedRows
 from .losses import sampled_multi_positive_loss, similarity_logits
 from .towers import RowEmbedding, embedding_rows, graph_adjacency, serialize_together
 
@@ -159,7 +160,8 @@ def drop_target_from_history(user_inputs: dict, item_ids) -> dict:
     if "history" not in user_inputs: return user_inputs
     history = user_inputs["history"]
     target = ops.expand_dims(ops.cast(item_ids, history.dtype), 1)
-    return {**user_inputs, "history": ops.where(history == target, ops.zeros_like(history), history)}
+    # ops.equal, not `==`: TensorFlow's `==` accepts mismatched shapes, so on a batch of unknown width it loses the rank
+    return {**user_inputs, "history": ops.where(ops.equal(history, target), ops.zeros_like(history), history)}
 
 # %% ../nbs/05_training.ipynb #876e1d96
 def gather_rows(tables: dict, rows) -> dict:
@@ -497,8 +499,8 @@ def dim_for(config: TrainConfig, data: EncodedDataset) -> int:
     return config.dim or (256 if samples_catalogue(config, data) else 512)
 
 def temperature_for(config: TrainConfig, data: EncodedDataset) -> float:
-    "The configured temperature; with `temperature = 0`, 0.2, or 0.15 when the softmax samples the catalogue."
-    return config.temperature or (0.15 if samples_catalogue(config, data) else 0.2)
+    "The configured temperature; with `temperature = 0`, 0.2, or 0.1 when the softmax samples the catalogue."
+    return config.temperature or (0.1 if samples_catalogue(config, data) else 0.2)
 
 # %% ../nbs/05_training.ipynb #a28cf2ab
 def patience_for(config: TrainConfig, steps_per_epoch: int) -> int:
@@ -547,8 +549,8 @@ def model_from_config(config: TrainConfig, data: EncodedDataset) -> ContrastiveM
     return model
 
 # %% ../nbs/05_training.ipynb #6853375a
-def user_inputs(data: EncodedDataset, history_parts: Sequence[str] = ("train",)) -> dict[str, np.ndarray]:
-    "Per-user input arrays: ids, side features and the history built from `history_parts`."
+def user_inputs(data: EncodedDataset, history_parts: Sequence[str] = ("train",)) -> dict[str, np.ndarray | RaggedRows]:
+    "Per-user input arrays: ids, side features and the (ragged) history built from `history_parts`."
     return {**feature_tables(data, "user"), "history": history_table(data, history_parts)}
 
 # %% ../nbs/05_training.ipynb #8728b6dd

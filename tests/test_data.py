@@ -20,6 +20,7 @@ from contrastrec.data import (
     DataUnavailableError,
     MultiHotSpec,
     NumericSpec,
+    RaggedRows,
     Split,
     Vocabulary,
     _lightgcn_benchmark,
@@ -467,28 +468,47 @@ def tiny_encoded(n_users=6, n_items=8, per_user=4, seed=0):
 def test_history_table_lists_each_users_train_items():
     enc = tiny_encoded()
     hist = history_table(enc)
-    assert hist.shape[0] == enc.n_users and (hist[0] == 0).all()
+    assert len(hist) == enc.n_users and len(hist[0]) == 0
     for u in range(1, enc.n_users):
-        assert sorted(hist[u][hist[u] > 0]) == sorted(enc.train[enc.train[:, 0] == u, 1])
+        assert sorted(hist[u]) == sorted(enc.train[enc.train[:, 0] == u, 1])
     both = history_table(enc, ("train", "valid"))
     assert enc.report["valid"]["oov_users"] == 0
-    assert (both > 0).sum() == len(enc.train) + len(enc.valid) - enc.report["valid"]["oov_items"]
+    assert len(both.values) == len(enc.train) + len(enc.valid) - enc.report["valid"]["oov_items"]
     short = history_table(enc, max_len=2, seed=3)
-    assert short.shape == (enc.n_users, 2)
+    assert len(short) == enc.n_users and short.lengths.max() == 2
     for u in range(1, enc.n_users):
-        assert set(short[u][short[u] > 0]) <= set(hist[u]) and (short[u] > 0).sum() == min(2, (hist[u] > 0).sum())
-    np.testing.assert_array_equal(short, history_table(enc, max_len=2, seed=3))
+        assert set(short[u]) <= set(hist[u]) and len(short[u]) == min(2, len(hist[u]))
+        assert (np.diff(short[u]) > 0).all()  # a kept subset stays in item order
+    again = history_table(enc, max_len=2, seed=3)
+    np.testing.assert_array_equal(short.values, again.values)
+    np.testing.assert_array_equal(short.indptr, again.indptr)
 
 
 def test_history_table_drops_oov_items():
     enc = encode(small_split())  # train users 1, 2, 3 -> 1, 2, 3; items 10, 11, 12 -> 1, 2, 3; item 13 is OOV
     both = history_table(enc, ("train", "valid", "test"))
-    assert [sorted(row[row > 0].tolist()) for row in both[1:]] == [[1, 2, 3], [1, 3], [2]]
+    assert [sorted(row.tolist()) for row in both[1:]] == [[1, 2, 3], [1, 3], [2]]
 
 
 def test_history_table_oov_user_row_is_empty():
     enc = encode(small_split())
-    assert (history_table(enc, ("train", "valid", "test"))[0] == 0).all()
+    assert len(history_table(enc, ("train", "valid", "test"))[0]) == 0
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.lists(st.integers(1, 50), max_size=6), max_size=8), st.data())
+def test_ragged_rows_select_and_pad_like_a_padded_matrix(rows, draw):
+    "Selecting rows of RaggedRows then padding equals padding every row then selecting and trimming."
+    ragged = RaggedRows(np.concatenate([[0], np.cumsum([len(r) for r in rows])]).astype("int64"),
+                        np.array(sum(rows, []), "int32"))
+    full = ragged.padded()
+    assert full.shape == (len(rows), max([1] + [len(r) for r in rows]))
+    picked = np.array(draw.draw(st.lists(st.integers(0, max(0, len(rows) - 1)), max_size=10) if rows else st.just([])),
+                      "int64")
+    sub = ragged[picked].padded()
+    width = max([1] + [len(rows[i]) for i in picked])
+    np.testing.assert_array_equal(sub, full[picked][:, :width] if len(rows) else np.zeros((0, 1), "int32"))
+    for i in picked: assert ragged[int(i)].tolist() == rows[i]
 
 
 def epoch(ds) -> list[tuple[int, int]]:
