@@ -10,8 +10,11 @@ includes TensorFlow's start-up and every earlier step). Writes benchmarks/result
 the entries of datasets not re-run.
 
     source tools/env.sh && nice .venv/bin/python benchmarks/baselines_scale.py [yelp2018 gowalla] [--k 50 100 ...]
-    source tools/env.sh && nice .venv/bin/python benchmarks/baselines_scale.py yelp2018 --models ease --ease 500
+    source tools/env.sh && OPENBLAS_NUM_THREADS=1 nice .venv/bin/python benchmarks/baselines_scale.py yelp2018 \
+        --models ease --ease 500
 
+(EASE on Yelp2018's 38k items with OpenBLAS's default threads died with a segmentation fault inside OpenBLAS's
+Cholesky on 2026-12-02; one BLAS thread completed it.)
 (the default grid is k ∈ {50, 100, 200, 400, 800}). A run replaces the entries of the models it fits and keeps
 the others; each entry records the command and machine that produced it.
 """
@@ -138,7 +141,8 @@ def main() -> None:
     previous = json.loads(args.out.read_text())["datasets"] if args.out.exists() else {}
     run = {"command": "nice .venv/bin/python benchmarks/baselines_scale.py " + " ".join(sys.argv[1:]),
            "machine": {"cpus": os.cpu_count(), "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
-                       "python": platform.python_version(), "numpy": np.__version__, "scipy": scipy.__version__}}
+                       "python": platform.python_version(), "numpy": np.__version__, "scipy": scipy.__version__,
+                       "openblas_num_threads": os.environ.get("OPENBLAS_NUM_THREADS", "default")}}
     # times are wall-clock: a busy machine (see its load average) inflates them
     datasets = {**previous, **{name: {**previous.get(name, {}), **benchmark(name, args.models, args.k, args.ease, run)}
                                for name in args.names}}
