@@ -980,8 +980,10 @@ class RaggedRows:
 @patch
 def __getitem__(self: RaggedRows, key) -> np.ndarray | RaggedRows:
     "Row `key`'s entries for an integer; the selected rows, as `RaggedRows`, for a slice or an index array."
+    if isinstance(key, (int, np.integer)):
+        row = range(len(self))[key]  # negative keys count from the end; out of range raises IndexError
+        return self.values[self.indptr[row]:self.indptr[row + 1]]
     rows = np.arange(len(self))[key]
-    if np.ndim(rows) == 0: return self.values[self.indptr[rows]:self.indptr[rows + 1]]
     lengths = self.lengths[rows]
     indptr = np.concatenate([[0], np.cumsum(lengths)]).astype("int64")
     entries = np.repeat(self.indptr[rows] - indptr[:-1], lengths) + np.arange(indptr[-1])

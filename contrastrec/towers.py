@@ -398,11 +398,12 @@ def _embed(tower: Tower, features: dict, batch_size: int | None, training: bool)
     need. Slices take the rows by history length; the vectors come back in the given order."""
     if batch_size is None: return tower(_trim_history(features), training=training)
     order = _history_order(features)
-    if order is not None: features = {k: _rows(v, order) for k, v in features.items()}
     first = features["id"] if "id" in features else next(iter(features.values()))
     n = len(first) if isinstance(first, RaggedRows) else int(ops.shape(first)[0])
-    chunks = [tower(_trim_history({k: v[s:s + batch_size] for k, v in features.items()}), training=training)
-              for s in range(0, n, batch_size)]
+    def rows(s):  # the slice's rows, taken in history order straight from the inputs (no reordered copy of them all)
+        if order is None: return {k: v[s:s + batch_size] for k, v in features.items()}
+        return {k: _rows(v, order[s:s + batch_size]) for k, v in features.items()}
+    chunks = [tower(_trim_history(rows(s)), training=training) for s in range(0, n, batch_size)]
     vectors = ops.concatenate(chunks, axis=0)
     return vectors if order is None else ops.take(vectors, np.argsort(order), axis=0)
 

@@ -16,7 +16,7 @@ import pytest
 
 pytest.importorskip("jax", reason="JAX is a dev dependency; without it only the TensorFlow backend can be tested")
 
-from contrastrec.data import encode, load_movielens_100k, split_random  # noqa: E402
+from contrastrec.data import encode  # noqa: E402
 from contrastrec.evaluation import Evaluator, MostPopular  # noqa: E402
 
 SCRIPT = Path(sys.executable).parent / "contrastrec"
@@ -89,20 +89,9 @@ def test_losses_agree_across_backends_and_with_numpy():
 
 
 @pytest.fixture(scope="module")
-def split_folder(tmp_path_factory):
-    "The first 150 MovieLens-100K users, split at random (seed 0), as a train/valid/test.tsv folder."
-    root = tmp_path_factory.mktemp("backends")
-    ml = load_movielens_100k()
-    split = split_random(ml.interactions[ml.interactions.user_id <= 150], seed=0)
-    (root / "split").mkdir()
-    for part, frame in split.parts().items(): frame.to_csv(root / "split" / f"{part}.tsv", sep="\t", index=False)
-    return root, split
-
-
-@pytest.fixture(scope="module")
-def models(split_folder):
+def models(ml150_split_folder):
     "A model trained through the command line under each backend, and the training log of each."
-    root, _ = split_folder
+    root, _ = ml150_split_folder
     config = json.dumps({"dim": 32, "epochs": 12, "patience": 12})
     logs = {b: under(b, [str(SCRIPT), "train", "--split", str(root / "split"), "--config", config,
                          "--out", str(root / f"model_{b}")]) for b in BACKENDS}
@@ -119,9 +108,9 @@ def best_valid_ndcg(log: str) -> float:
     return float(line.split("best valid ndcg@20 ")[1].split()[0])
 
 
-def test_training_learns_under_jax(models, split_folder):
+def test_training_learns_under_jax(models, ml150_split_folder):
     "Twelve epochs under JAX reach a valid NDCG@20 above the most popular items', as they do under TensorFlow."
-    _, split = split_folder
+    _, split = ml150_split_folder
     _, logs = models
     data = encode(split)
     popular = Evaluator(data, "valid", (20,), metrics=("ndcg",))(MostPopular().fit(data).score_fn(data, "valid"))

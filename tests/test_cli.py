@@ -12,7 +12,6 @@ import pytest
 
 from contrastrec import __version__
 from contrastrec.cli import main
-from contrastrec.data import load_movielens_100k, split_random
 from contrastrec.training import TrainConfig
 
 SCRIPT = Path(sys.executable).parent / "contrastrec"
@@ -20,13 +19,9 @@ QUICK = {"dim": 32, "epochs": 3, "patience": 3}
 
 
 @pytest.fixture(scope="module")
-def work(tmp_path_factory):
+def work(ml150_split_folder):
     "A split folder of the first 150 MovieLens-100K users and a quick config."
-    root = tmp_path_factory.mktemp("cli")
-    ml = load_movielens_100k()
-    split = split_random(ml.interactions[ml.interactions.user_id <= 150], seed=0)
-    (root / "split").mkdir()
-    for part, frame in split.parts().items(): frame.to_csv(root / "split" / f"{part}.tsv", sep="\t", index=False)
+    root, split = ml150_split_folder
     (root / "quick.json").write_text(json.dumps(QUICK))
     (root / "typo.json").write_text(json.dumps({"dim": 32, "tau": 0.1}))
     return root, split
