@@ -4,7 +4,7 @@ The names a user needs are importable from the package itself, e.g.
 `from contrastrec import load_movielens_100k, split_interactions, encode, TrainConfig, Recommender`.
 They are resolved on first use, so `import contrastrec` (and the command line's `--help`) stays fast and does not
 load TensorFlow. The chapters' modules (`contrastrec.data`, `.towers`, `.losses`, `.evaluation`, `.training`,
-`.recommend`) hold everything else.
+`.distributed`, `.recommend`) hold everything else.
 """
 import importlib
 

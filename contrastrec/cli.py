@@ -152,12 +152,30 @@ def _fit_on_split(parts, sides: tuple, config, refit: bool):
     return Recommender.fit(encode(parts.for_refit(), *sides), dataclasses.replace(rec.config, epochs=best))
 
 # %% ../nbs/08_cli.ipynb #20b9191c
+def _train_workers(args: argparse.Namespace) -> None:
+    "Run this `train` command as `args.workers` worker processes on this machine (chapter 5a); worker 0 reports."
+    from contrastrec.distributed import free_port, launch_workers
+    if os.environ.get("KERAS_BACKEND", "jax") != "jax":
+        raise ValueError(f"--workers needs the JAX backend, not {os.environ['KERAS_BACKEND']}: unset KERAS_BACKEND "
+                         "or set it to jax.")
+    port = free_port()
+    print(f"starting {args.workers} workers (coordinator localhost:{port}) ...", flush=True)
+    command = [sys.executable, "-c", "import sys; from contrastrec.cli import main; sys.exit(main())", *args.argv]
+    launch_workers(command, args.workers, port=port)
+
 def train(args: argparse.Namespace) -> None:
-    "Train on a split folder (or a log split on the fly) and save the recommender folder."
+    """Train on a split folder (or a log split on the fly) and save the recommender folder.
+    With `--workers N`, as N workers; in a worker (chapter 5a), only worker 0 writes."""
     from contrastrec.data import save_split
+    from contrastrec.distributed import join_workers, workers_from_environment
+    if args.workers < 1: raise ValueError(f"--workers {args.workers}: give 1 or more.")
+    workers = workers_from_environment()
+    if args.workers > 1 and workers is None: return _train_workers(args)
+    if workers: join_workers(workers, args.join_timeout)
     config = read_config(args.config)
     parts = split_from_args(args)
     rec = _fit_on_split(parts, side_tables(args), config, args.refit)
+    if workers and workers.index: return print(f"worker {workers.index} of {workers.count} done")
     rec.save(args.out)
     print(f"saved to {args.out}")
     if args.interactions:
@@ -339,6 +357,10 @@ def _add_train_parser(sub) -> None:
                                     "`contrastrec config` lists every field with its default and meaning")
     s.add_argument("--refit", action="store_true",
                    help="then retrain on train + valid for the epoch count valid selected")
+    s.add_argument("--workers", type=int, default=1,
+                   help="train with this many worker processes on this machine (JAX backend; default 1)")
+    s.add_argument("--join-timeout", type=int, default=120,
+                   help="seconds the workers wait for each other to join, or for a silent one (default 120)")
     s.add_argument("--out", required=True, help="model folder to write (a new folder, or an earlier model to replace)")
 
 # %% ../nbs/08_cli.ipynb #1d283564
@@ -411,5 +433,6 @@ def main(argv: list[str] | None = None) -> int:
     "Entry point of the `contrastrec` console script; returns the exit status."
     try: args = build_parser().parse_args(argv)
     except SystemExit as e: return int(e.code or 0)
+    args.argv = [str(a) for a in (sys.argv[1:] if argv is None else argv)]  # for commands that re-run themselves
     import_quietly("tensorflow")
     return _run_command(args)

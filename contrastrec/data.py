@@ -18,7 +18,7 @@ import zipfile
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Iterable, NamedTuple, Sequence
 
 import numpy as np
 import pandas as pd
@@ -35,7 +35,7 @@ __all__ = ['ML100K_URL', 'ML100K_FILES', 'ML100K_COUNTS', 'SPLIT_MODES', 'SPLIT_
            'check_benchmark_folder', 'load_benchmark_split', 'read_lightgcn_file', 'carve_valid', 'load_lightgcn_split',
            'Vocabulary', 'tokenize', 'CategoricalSpec', 'NumericSpec', 'BucketSpec', 'MultiHotSpec', 'spec_to_config',
            'spec_from_config', 'fit_spec', 'EncodedDataset', 'encode', 'RaggedRows', 'history_table', 'feature_tables',
-           'pair_dataset', 'user_dataset', 'item_frequencies', 'sampling_distribution', 'sample_items']
+           'Shard', 'pair_dataset', 'user_dataset', 'item_frequencies', 'sampling_distribution', 'sample_items']
 
 # %% ../nbs/01_data_prep.ipynb #871660fa
 ML100K_URL = "https://files.grouplens.org/datasets/movielens/ml-100k.zip"
@@ -1031,17 +1031,18 @@ def _pass_keys(seed: int, epoch: tf.Variable | None) -> tf.data.Dataset:
 
 # %% ../nbs/01_data_prep.ipynb #4d956b35
 def _index_batches(n: int, batch_size: int, seed: int, shuffle: bool, epoch: tf.Variable | None,
-                   drop_remainder: bool) -> tf.data.Dataset:
+                   drop_remainder: bool, multiple: int = 1) -> tf.data.Dataset:
     """Batches of row indices 0..n-1, one order per pass cut whole: reshuffled every pass, keyed on `epoch` when given.
-    Dropping the remainder, every batch has the static shape [batch_size]."""
-    full = n // batch_size
-    sizes = [batch_size] * full + ([n % batch_size] if n % batch_size else [])
+    Dropping the remainder, every batch has the static shape [batch_size]; kept, it is cut to a multiple of `multiple`
+    (the rows beyond, fewer than `multiple`, sit this pass out)."""
+    full, rest = n // batch_size, n % batch_size // multiple * multiple
+    sizes = [batch_size] * full + ([rest] if rest else [])
     def cut(key):
         rows = tf.range(n, dtype=tf.int64)
         seeds = tf.stack([tf.constant(seed, tf.int64), key])
         if shuffle: rows = tf.random.experimental.stateless_shuffle(rows, seed=seeds)
         if drop_remainder: return tf.reshape(rows[:full * batch_size], (full, batch_size))
-        return tf.RaggedTensor.from_row_lengths(rows, tf.constant(sizes, tf.int64))
+        return tf.RaggedTensor.from_row_lengths(rows[:sum(sizes)], tf.constant(sizes, tf.int64))
     batches = _pass_keys(seed, epoch).flat_map(lambda key: tf.data.Dataset.from_tensor_slices(cut(key)))
     return batches.apply(tf.data.experimental.assert_cardinality(full if drop_remainder else len(sizes)))
 
@@ -1052,16 +1053,44 @@ def _as_table(array: np.ndarray | RaggedRows) -> tf.Tensor | tf.RaggedTensor:
     return tf.constant(array)
 
 # %% ../nbs/01_data_prep.ipynb #505ee493
-def _padded(rows: tf.Tensor | tf.RaggedTensor) -> tf.Tensor:
-    "Ragged rows as a left-aligned matrix padded with 0 to the longest of them (at least one column); a tensor as is."
+def _longest(rows: tf.RaggedTensor) -> tf.Tensor:
+    "The length of the longest of ragged `rows`, at least 1."
+    return tf.maximum(tf.reduce_max(rows.row_lengths()), 1)
+
+def _padded(rows: tf.Tensor | tf.RaggedTensor, width: tf.Tensor | None = None) -> tf.Tensor:
+    "Ragged rows as a left-aligned matrix padded with 0 to `width` (default: their longest, at least 1); a tensor as is."
     if not isinstance(rows, tf.RaggedTensor): return rows
-    width = tf.maximum(tf.reduce_max(rows.row_lengths()), 1)
+    width = _longest(rows) if width is None else width
     return tf.ensure_shape(rows.to_tensor(shape=tf.stack([rows.nrows(), width])), [rows.shape[0], None])
 
+# %% ../nbs/01_data_prep.ipynb #b7c1d2e4
+def _bucketed(width: tf.Tensor) -> tf.Tensor:
+    "`width` (≥ 1) rounded up to the next of 1, 2, 3, 4, 6, 8, 12, 16, 24, …: a power of two or one and a half times one."
+    power = tf.bitwise.left_shift(tf.ones_like(width), tf.cast(tf.math.floor(
+        tf.math.log(tf.cast(width, tf.float64)) / np.log(2.0)), width.dtype))
+    return tf.where(width <= power, power, tf.where(2 * width <= 3 * power, power * 3 // 2, 2 * power))
+
+# %% ../nbs/01_data_prep.ipynb #b7c1d2e7
+class Shard(NamedTuple):
+    "Worker `index` of `count` takes the `index`-th of `count` equal slices of every batch (one worker: all of it)."
+    index: int = 0
+    count: int = 1
+
+def _share(rows: tf.Tensor | tf.RaggedTensor, shard: Shard) -> tf.Tensor | tf.RaggedTensor:
+    "`shard`'s slice of a batch's `rows` (whose number the batching made a multiple of `shard.count`)."
+    if shard.count == 1: return rows
+    per = (rows.nrows() if isinstance(rows, tf.RaggedTensor) else tf.shape(rows, out_type=tf.int64)[0]) // shard.count
+    return rows[shard.index * per:(shard.index + 1) * per]
+
 # %% ../nbs/01_data_prep.ipynb #c9d1e2f4
-def _gather(tables: dict, rows) -> dict:
-    "The `rows` of every table in `tables`, ragged ones padded to the longest row taken."
-    return {k: _padded(tf.gather(t, rows)) for k, t in tables.items()}
+def _gather(tables: dict, rows, shard: Shard = Shard(), bucket: bool = False) -> dict:
+    """`shard`'s share of the `rows` of every table in `tables`, ragged ones padded to the longest row of all `rows`
+    (rounded up by `_bucketed` with `bucket`)."""
+    def take(table):
+        taken = tf.gather(table, rows)
+        if not isinstance(taken, tf.RaggedTensor): return _share(taken, shard)
+        return _padded(_share(taken, shard), _bucketed(_longest(taken)) if bucket else _longest(taken))
+    return {k: take(t) for k, t in tables.items()}
 
 # %% ../nbs/01_data_prep.ipynb #0a8f77ee
 def _map_and_prefetch(ds: tf.data.Dataset, fn) -> tf.data.Dataset:
@@ -1071,44 +1100,56 @@ def _map_and_prefetch(ds: tf.data.Dataset, fn) -> tf.data.Dataset:
     return ds.map(fn, num_parallel_calls=2).prefetch(2).with_options(options)
 
 # %% ../nbs/01_data_prep.ipynb #06ba538e
+def _check_shard(batch_size: int, shard: Shard) -> None:
+    "Every worker's share of a batch must hold the same number of rows."
+    if batch_size % shard.count:
+        raise ValueError(f"batch size {batch_size} does not split evenly over {shard.count} workers; "
+                         f"choose a batch size that is a multiple of {shard.count}.")
+
 def pair_dataset(data: EncodedDataset, batch_size: int = 1024, seed: int = 0, shuffle: bool = True,
                  part: str = "train", drop_remainder: bool = False, epoch: tf.Variable | None = None,
-                 user_tables: dict[str, np.ndarray] | None = None) -> tf.data.Dataset:
-    "A `tf.data.Dataset` of batches `{'user': features, 'item': features}` of the positive pairs in `part`."
+                 user_tables: dict[str, np.ndarray] | None = None, shard: Shard = Shard(),
+                 bucket_widths: bool = False) -> tf.data.Dataset:
+    """A `tf.data.Dataset` of batches `{'user': features, 'item': features}` of the positive pairs in `part`:
+    `shard`'s share of each, ragged features padded to a `_bucketed` width with `bucket_widths`."""
+    _check_shard(batch_size, shard)
     pairs = tf.constant(getattr(data, part).astype("int32"))
     user_tables = feature_tables(data, "user") if user_tables is None else user_tables
     users = {k: _as_table(v) for k, v in user_tables.items()}
     items = {k: _as_table(v) for k, v in feature_tables(data, "item").items()}
     def gather(rows):
         b = tf.gather(pairs, rows)
-        return {"user": _gather(users, b[:, 0]), "item": _gather(items, b[:, 1])}
-    ds = _index_batches(len(getattr(data, part)), batch_size, seed, shuffle, epoch, drop_remainder)
+        return {"user": _gather(users, b[:, 0], shard, bucket_widths),
+                "item": _gather(items, b[:, 1], shard, bucket_widths)}
+    ds = _index_batches(len(getattr(data, part)), batch_size, seed, shuffle, epoch, drop_remainder, shard.count)
     return _map_and_prefetch(ds, gather)
 
 # %% ../nbs/01_data_prep.ipynb #fe1e9b66
-def _budget_sizes(sorted_lengths: np.ndarray, batch_size: int) -> list[int]:
-    """Batch sizes cutting ascending `sorted_lengths`: at most `batch_size` rows, and rows × longest row at most
-    `batch_size` × the mean length (at least one row)."""
-    mean = float(np.mean(sorted_lengths)) if len(sorted_lengths) else 1.0
+def _budget_sizes(sorted_lengths: np.ndarray, batch_size: int, multiple: int = 1) -> list[int]:
+    """Batch sizes cutting ascending `sorted_lengths` after its first `len % multiple` rows: multiples of `multiple`,
+    at most `batch_size` rows, and rows × longest row at most `batch_size` × the mean length (at least `multiple`)."""
+    lengths = np.asarray(sorted_lengths)[len(sorted_lengths) % multiple:]
+    mean = float(np.mean(lengths)) if len(lengths) else 1.0
     budget, sizes, rows = batch_size * max(1.0, mean), [], 0
-    for length in sorted_lengths:
-        if rows and (rows == batch_size or (rows + 1) * length > budget): sizes, rows = sizes + [rows], 0
-        rows += 1
+    for longest in lengths[multiple - 1::multiple]:  # the longest of each run of `multiple` rows
+        if rows and (rows == batch_size or (rows + multiple) * longest > budget): sizes, rows = sizes + [rows], 0
+        rows += multiple
     return sizes + [rows] if rows else sizes
 
 # %% ../nbs/01_data_prep.ipynb #a8198fea
 def _length_grouped_batches(lengths: np.ndarray, batch_size: int, seed: int,
-                            epoch: tf.Variable | None) -> tf.data.Dataset:
+                            epoch: tf.Variable | None, multiple: int = 1) -> tf.data.Dataset:
     """Batches of row indices 0..n-1 grouped by `lengths` under `_budget_sizes`' budget: rows of equal length shuffled
-    among their batches, batches in a shuffled order. Keyed on (seed, epoch); without `epoch`, re-drawn every pass."""
+    among their batches, batches in a shuffled order. Keyed on (seed, epoch); without `epoch`, re-drawn every pass.
+    Sizes are multiples of `multiple`: the `n % multiple` shortest rows (ties at random) sit each pass out."""
     lengths = np.asarray(lengths, "int64")
-    sizes = tf.constant(_budget_sizes(np.sort(lengths), batch_size), tf.int64)
-    lengths_t = tf.constant(lengths)
+    sizes = tf.constant(_budget_sizes(np.sort(lengths), batch_size, multiple), tf.int64)
+    lengths_t, skip = tf.constant(lengths), len(lengths) % multiple
     def order(key):
         seeds = tf.stack([tf.constant(seed, tf.int64), key])
         rows = tf.random.experimental.stateless_shuffle(tf.range(len(lengths), dtype=tf.int64), seed=seeds)
         rows = tf.gather(rows, tf.argsort(tf.gather(lengths_t, rows), stable=True))  # by length, ties in random order
-        batches = tf.RaggedTensor.from_row_lengths(rows, sizes)
+        batches = tf.RaggedTensor.from_row_lengths(rows[skip:], sizes)
         return tf.gather(batches, tf.random.experimental.stateless_shuffle(tf.range(tf.size(sizes)), seed=seeds + 1))
     batches = _pass_keys(seed, epoch).flat_map(lambda key: tf.data.Dataset.from_tensor_slices(order(key)))
     return batches.apply(tf.data.experimental.assert_cardinality(int(sizes.shape[0])))
@@ -1116,21 +1157,22 @@ def _length_grouped_batches(lengths: np.ndarray, batch_size: int, seed: int,
 # %% ../nbs/01_data_prep.ipynb #9ffb5f7f
 def user_dataset(data: EncodedDataset, batch_size: int = 64, seed: int = 0, shuffle: bool = True,
                  epoch: tf.Variable | None = None, user_tables: dict[str, np.ndarray] | None = None,
-                 parts: Sequence[str] = ("train",), group_by_length: bool = False) -> tf.data.Dataset:
-    """Batches `{'user': features, 'positives': [B, P] item indices}` over users with interactions in `parts`.
-    Positives (and a ragged history) are padded with 0 to the batch's longest row; `group_by_length` groups rows of
-    similar length."""
+                 parts: Sequence[str] = ("train",), group_by_length: bool = False, shard: Shard = Shard(),
+                 bucket_widths: bool = False) -> tf.data.Dataset:
+    """Batches `{'user': features, 'positives': [B, P] item indices}` over users with interactions in `parts`:
+    `shard`'s share of each. Positives (and a ragged history) are padded with 0 to the batch's longest row, rounded up
+    by `_bucketed` with `bucket_widths`; `group_by_length` groups rows of similar length."""
+    _check_shard(batch_size, shard)
     m = data.matrix(parts, oov=False)
     ids = (np.flatnonzero(np.diff(m.indptr)[1:]) + 1).astype("int32")
     user_tables = feature_tables(data, "user") if user_tables is None else user_tables
-    tables = {k: _as_table(v) for k, v in user_tables.items()}
-    items = tf.RaggedTensor.from_row_splits(tf.constant(m.indices.astype("int32")),
-                                            tf.constant(m.indptr.astype("int64")))
+    tables = {k: _as_table(v) for k, v in {**user_tables, "positives": RaggedRows(m.indptr.astype("int64"), m.indices.astype("int32"))}.items()}
     def gather(rows):
-        u = tf.gather(tf.constant(ids), rows)
-        return {"user": _gather(tables, u), "positives": tf.gather(items, u).to_tensor()}
-    if shuffle and group_by_length: ds = _length_grouped_batches(np.diff(m.indptr)[ids], batch_size, seed, epoch)
-    else: ds = _index_batches(len(ids), batch_size, seed, shuffle, epoch, False)
+        batch = _gather(tables, tf.gather(tf.constant(ids), rows), shard, bucket_widths)
+        return {"user": {k: v for k, v in batch.items() if k != "positives"}, "positives": batch["positives"]}
+    if shuffle and group_by_length:
+        ds = _length_grouped_batches(np.diff(m.indptr)[ids], batch_size, seed, epoch, shard.count)
+    else: ds = _index_batches(len(ids), batch_size, seed, shuffle, epoch, False, shard.count)
     return _map_and_prefetch(ds, gather)
 
 # %% ../nbs/01_data_prep.ipynb #8ef3b33c

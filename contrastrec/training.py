@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 import sys
+import tempfile
 import time
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
@@ -26,7 +28,7 @@ from .towers import FeatureEncoder, HistoryEncoder, LightGCN, LightGCNEncoder, T
 
 # ruff would join these imports into one wrapped over several lines, which nbdev_export does not make relative
 # isort: split
-from .data import RaggedRows
+from .data import RaggedRows, Shard
 from .losses import sampled_multi_positive_loss, similarity_logits
 from .towers import RowEmbedding, embedding_rows, graph_adjacency, serialize_together
 
@@ -35,7 +37,8 @@ __all__ = ['TrainConfig', 'Task', 'drop_target_from_history', 'gather_rows', 'Fu
            'UserViews', 'GraphViews', 'ContrastiveModel', 'batch_size_for', 'length_grouped', 'samples_catalogue',
            'dim_for', 'temperature_for', 'patience_for', 'validate_every_for', 'sized_config', 'model_from_config',
            'user_inputs', 'cosine_scores', 'validation_metrics', 'ValidationMetrics', 'ResumableEarlyStopping',
-           'seed_states', 'EpochSeeding', 'format_duration', 'EpochProgress', 'training_dataset', 'LazyAdam', 'fit']
+           'seed_states', 'EpochSeeding', 'format_duration', 'EpochProgress', 'worker_shard', 'training_dataset',
+           'LazyAdam', 'fit']
 
 # %% ../nbs/05_training.ipynb #6a2120d2
 def _same_kind(value, default) -> bool:
@@ -107,7 +110,7 @@ class TrainConfig:
     validate_every: int = 0  # epochs between validations (0: `validate_every_for`'s rule)
     monitor: str = "ndcg@20"  # validation metric for early stopping and model selection
     seed: int = 0  # seeds weights, dropout, negatives and shuffling
-    jit_compile: bool = False  # XLA-compile the train step
+    jit_compile: bool = False  # XLA-compile the train step (under JAX always: its alternative runs op by op)
 
     def __post_init__(self):
         self.hidden_units = tuple(int(u) for u in self.hidden_units)
@@ -599,10 +602,10 @@ class ValidationMetrics(keras.callbacks.Callback):
 # %% ../nbs/05_training.ipynb #c212de8c
 class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
     """Keras' `EarlyStopping` whose counters and best weights are kept in `state_dir` too.
-    An interrupted run resumes them."""
-    def __init__(self, state_dir: str | Path | None = None, **kwargs):
+    An interrupted run resumes them; with `writes=False` (a worker that is not the chief) it only reads them."""
+    def __init__(self, state_dir: str | Path | None = None, writes: bool = True, **kwargs):
         super().__init__(**kwargs)
-        self.state_dir = Path(state_dir) if state_dir else None
+        self.state_dir, self.writes = Path(state_dir) if state_dir else None, writes
 
 # %% ../nbs/05_training.ipynb #18aa4546
 @patch
@@ -618,12 +621,12 @@ def on_train_begin(self: ResumableEarlyStopping, logs=None):
 # %% ../nbs/05_training.ipynb #4290b10b
 @patch
 def on_epoch_end(self: ResumableEarlyStopping, epoch, logs=None):
-    """Keras' update, then the counters written to `state_dir`, and the best weights when they changed.
+    """Keras' update, then the counters written to `state_dir`, and the best weights when they changed (if it writes).
     An epoch without validation changes nothing."""
     if np.isnan((logs or {}).get(self.monitor, np.nan)): return
     best = self.best
     super(ResumableEarlyStopping, self).on_epoch_end(epoch, logs)
-    if self.state_dir is None: return
+    if self.state_dir is None or not self.writes: return
     self.state_dir.mkdir(parents=True, exist_ok=True)
     if self.best != best:
         np.savez(self.state_dir / "best_weights.npz", **{f"w{i}": w for i, w in enumerate(self.best_weights)})
@@ -689,17 +692,26 @@ def on_epoch_end(self: EpochProgress, epoch, logs=None):  # noqa: F811
           + (f"{left(soonest)} to " if soonest < self.epochs else "") + f"{left(self.epochs)} left",
           file=self.file or sys.stdout, flush=True)
 
+# %% ../nbs/05_training.ipynb #a1f0c3d2
+def worker_shard() -> Shard:
+    "This process's share of every batch: worker `jax.process_index()` of `jax.process_count()` under JAX, else all."
+    if keras.backend.backend() != "jax": return Shard()
+    import jax
+    return Shard(jax.process_index(), jax.process_count())
+
 # %% ../nbs/05_training.ipynb #49153810
 def training_dataset(data: EncodedDataset, model: ContrastiveModel, config: TrainConfig,
                      epoch: tf.Variable | None = None) -> tf.data.Dataset:
     """The input pipeline the model's task trains on: user batches with their positives (grouped by length from 256
-    users on), or (user, item) pair batches."""
+    users on), or (user, item) pair batches; this process's share of each, widths bucketed unless under TensorFlow."""
     users = user_inputs(data) if "history" in model.user_tower.input_keys else feature_tables(data, "user")
-    batch_size = batch_size_for(config, data, model.task)
+    batch_size, shard = batch_size_for(config, data, model.task), worker_shard()
+    bucket = keras.backend.backend() != "tensorflow"
     if model.task.batches == "users":
         return user_dataset(data, batch_size, config.seed, epoch=epoch, user_tables=users,
-                            group_by_length=length_grouped(batch_size))
-    return pair_dataset(data, batch_size, config.seed, epoch=epoch, user_tables=users, drop_remainder=True)
+                            group_by_length=length_grouped(batch_size), shard=shard, bucket_widths=bucket)
+    return pair_dataset(data, batch_size, config.seed, epoch=epoch, user_tables=users, drop_remainder=True,
+                        shard=shard, bucket_widths=bucket)
 
 # %% ../nbs/05_training.ipynb #9605dc72
 @keras.saving.register_keras_serializable(package="contrastrec")
@@ -759,21 +771,30 @@ def _optimizer(config: TrainConfig, steps_per_epoch: int) -> keras.optimizers.Op
     if config.weight_decay: return keras.optimizers.AdamW(lr, weight_decay=config.weight_decay)
     return LazyAdam(lr) if config.sparse_updates else keras.optimizers.Adam(lr)
 
+# %% ../nbs/05_training.ipynb #a1f0c3d5
+def _scratch_copy(folder: Path) -> Path:
+    "A copy of `folder` (or a new path, if it does not exist) in a fresh temporary folder."
+    scratch = Path(tempfile.mkdtemp(prefix="contrastrec-backup-")) / folder.name
+    if folder.is_dir(): shutil.copytree(folder, scratch)
+    return scratch
+
 # %% ../nbs/05_training.ipynb #1dd15530
 def _fit_callbacks(data: EncodedDataset, config: TrainConfig, epoch: tf.Variable, evaluate, checkpoint_dir,
                    verbose: int) -> list:
     """The callbacks of a run: epoch seeding, a backup, validation every `validate_every` epochs with early stopping,
-    and progress. The backup needs a checkpoint folder, validation something to validate on."""
-    callbacks = [EpochSeeding(epoch)]
+    and progress. The backup needs a checkpoint folder (the other workers back up into a scratch copy), validation something to validate
+    on."""
+    callbacks, chief = [EpochSeeding(epoch)], worker_shard().index == 0
     if checkpoint_dir:
-        backup = str(Path(checkpoint_dir) / "backup")
-        callbacks.append(keras.callbacks.BackupAndRestore(backup, delete_checkpoint=False))
+        backup = Path(checkpoint_dir) / "backup"
+        if not chief: backup = _scratch_copy(backup)
+        callbacks.append(keras.callbacks.BackupAndRestore(str(backup), delete_checkpoint=not chief))
     validates, every = data.valid is not None or evaluate is not None, max(1, config.validate_every)
     validations = math.ceil(config.patience / every)  # patience counts epochs; the stopper counts validations
     if validates:
         state_dir = Path(checkpoint_dir) / "validation" if checkpoint_dir else None
         callbacks += [ValidationMetrics(evaluate or validation_metrics(data), every),
-                      ResumableEarlyStopping(state_dir, monitor=f"val_{config.monitor}", mode="max",
+                      ResumableEarlyStopping(state_dir, writes=chief, monitor=f"val_{config.monitor}", mode="max",
                                              patience=validations, restore_best_weights=True)]
     if verbose:
         callbacks.append(EpochProgress(config.epochs, validations * every if validates else None,
@@ -784,13 +805,14 @@ def _fit_callbacks(data: EncodedDataset, config: TrainConfig, epoch: tf.Variable
 def _compiled_model(data: EncodedDataset, config: TrainConfig, model: ContrastiveModel | None,
                     epoch: tf.Variable) -> tuple[ContrastiveModel, tf.data.Dataset]:
     """The model (built from `config` if None, else its tasks adapted) compiled, and its input pipeline.
-    Both are made in the distribution strategy's scope."""
+    Both are made in the distribution strategy's scope; under JAX the step is always compiled."""
     with tf.distribute.get_strategy().scope():
         if model is None: model = model_from_config(config, data)
         else:
             for task in model.tasks: task.adapt(data)
         ds = training_dataset(data, model, config, epoch)
-        model.compile(optimizer=_optimizer(config, int(ds.cardinality())), jit_compile=config.jit_compile)
+        model.compile(optimizer=_optimizer(config, int(ds.cardinality())),
+                      jit_compile=config.jit_compile or keras.backend.backend() == "jax")
     return model, ds
 
 # %% ../nbs/05_training.ipynb #5517153e
