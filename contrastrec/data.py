@@ -1058,14 +1058,14 @@ def _longest(rows: tf.RaggedTensor) -> tf.Tensor:
     return tf.maximum(tf.reduce_max(rows.row_lengths()), 1)
 
 def _padded(rows: tf.Tensor | tf.RaggedTensor, width: tf.Tensor | None = None) -> tf.Tensor:
-    "Ragged rows as a left-aligned matrix padded with 0 to `width` (default: their longest, at least 1); a tensor as is."
+    "Ragged rows as a left-aligned matrix padded with 0 to `width` (default: their longest, ≥ 1); a tensor as is."
     if not isinstance(rows, tf.RaggedTensor): return rows
     width = _longest(rows) if width is None else width
     return tf.ensure_shape(rows.to_tensor(shape=tf.stack([rows.nrows(), width])), [rows.shape[0], None])
 
 # %% ../nbs/01_data_prep.ipynb #b7c1d2e4
 def _bucketed(width: tf.Tensor) -> tf.Tensor:
-    "`width` (≥ 1) rounded up to the next of 1, 2, 3, 4, 6, 8, 12, 16, 24, …: a power of two or one and a half times one."
+    "`width` (≥ 1) rounded up to the next of 1, 2, 3, 4, 6, 8, 12, 16, 24, …: a power of two, or 1.5 times one."
     power = tf.bitwise.left_shift(tf.ones_like(width), tf.cast(tf.math.floor(
         tf.math.log(tf.cast(width, tf.float64)) / np.log(2.0)), width.dtype))
     return tf.where(width <= power, power, tf.where(2 * width <= 3 * power, power * 3 // 2, 2 * power))
@@ -1166,7 +1166,8 @@ def user_dataset(data: EncodedDataset, batch_size: int = 64, seed: int = 0, shuf
     m = data.matrix(parts, oov=False)
     ids = (np.flatnonzero(np.diff(m.indptr)[1:]) + 1).astype("int32")
     user_tables = feature_tables(data, "user") if user_tables is None else user_tables
-    tables = {k: _as_table(v) for k, v in {**user_tables, "positives": RaggedRows(m.indptr.astype("int64"), m.indices.astype("int32"))}.items()}
+    positives = RaggedRows(m.indptr.astype("int64"), m.indices.astype("int32"))
+    tables = {k: _as_table(v) for k, v in {**user_tables, "positives": positives}.items()}
     def gather(rows):
         batch = _gather(tables, tf.gather(tf.constant(ids), rows), shard, bucket_widths)
         return {"user": {k: v for k, v in batch.items() if k != "positives"}, "positives": batch["positives"]}

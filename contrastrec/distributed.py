@@ -70,8 +70,8 @@ def join_workers(workers: Workers, timeout: int = JOIN_TIMEOUT) -> None:
                          "KERAS_BACKEND=jax (TensorFlow's MultiWorkerMirroredStrategy cannot fit Keras 3 models).")
     import jax
     jax.config.update("jax_cpu_collectives_implementation", "gloo")
-    print(f"worker {workers.index} of {workers.count}: joining the run at {workers.coordinator} (waiting up to {timeout} s "
-          "for the others; JAX ends the process if they do not come)", file=sys.stderr, flush=True)
+    print(f"worker {workers.index} of {workers.count}: joining the run at {workers.coordinator} (waiting up to "
+          f"{timeout} s for the others; JAX ends the process if they do not come)", file=sys.stderr, flush=True)
     try:
         jax.distributed.initialize(workers.coordinator, workers.count, workers.index, initialization_timeout=timeout,
                                    heartbeat_timeout_seconds=timeout, shutdown_timeout_seconds=timeout)
@@ -120,7 +120,8 @@ def launch_workers(command: Sequence[str], count: int, port: int | None = None, 
         procs = []
         try:
             for i, err in enumerate(errors):
-                worker_env = {**(os.environ if env is None else env), **Workers(f"localhost:{port}", count, i).environment()}
+                worker = Workers(f"localhost:{port}", count, i)
+                worker_env = {**(os.environ if env is None else env), **worker.environment()}
                 procs.append(subprocess.Popen(command, env=worker_env, stdout=None if i == 0 else subprocess.DEVNULL,
                                               stderr=None if i == 0 else err))
             failed = _first_failure(procs)
@@ -139,6 +140,7 @@ def item_table_sharding(devices: Sequence[str] | None = None) -> keras.distribut
     """Keras' `ModelParallel` over `devices` (default: all) that splits the columns of every item table evenly across
     them; everything else is replicated. The model's width must be a multiple of the number of devices."""
     devices = list(devices or keras.distribution.list_devices())
-    layouts = keras.distribution.LayoutMap(keras.distribution.DeviceMesh((1, len(devices)), ("batch", "model"), devices))
+    mesh = keras.distribution.DeviceMesh((1, len(devices)), ("batch", "model"), devices)
+    layouts = keras.distribution.LayoutMap(mesh)
     layouts[ITEM_TABLES] = (None, "model")
     return keras.distribution.ModelParallel(layout_map=layouts, batch_dim_name="batch")

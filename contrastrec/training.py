@@ -782,8 +782,8 @@ def _scratch_copy(folder: Path) -> Path:
 def _fit_callbacks(data: EncodedDataset, config: TrainConfig, epoch: tf.Variable, evaluate, checkpoint_dir,
                    verbose: int) -> list:
     """The callbacks of a run: epoch seeding, a backup, validation every `validate_every` epochs with early stopping,
-    and progress. The backup needs a checkpoint folder (the other workers back up into a scratch copy), validation something to validate
-    on."""
+    and progress. The backup needs a checkpoint folder (written by the chief; other workers use scratch copies),
+    validation something to validate on."""
     callbacks, chief = [EpochSeeding(epoch)], worker_shard().index == 0
     if checkpoint_dir:
         backup = Path(checkpoint_dir) / "backup"
