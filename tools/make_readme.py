@@ -48,7 +48,7 @@ def render(nb_path: Path = ROOT / "nbs" / "index.ipynb") -> str:
             for out in _outputs(cell):
                 if isinstance(out, tuple): parts.append(out[1].strip())
     text = "\n\n".join(p for p in parts if p)
-    return HEADER + re.sub(r"\]\((\d\d_\w+\.ipynb)\)", r"](nbs/\1)", text) + "\n"
+    return HEADER + re.sub(r"\]\((\d\d[a-z]?_\w+\.ipynb)\)", r"](nbs/\1)", text) + "\n"
 
 
 if __name__ == "__main__":
