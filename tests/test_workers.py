@@ -97,6 +97,31 @@ def test_a_dead_worker_stops_the_run_with_a_clear_error(ml150_split_folder, tmp_
     assert processes_mentioning(str(out)) == [] and not out.exists()
 
 
+def test_without_a_launcher_a_dead_worker_ends_the_others_within_the_timeout(ml150_split_folder, tmp_path):
+    "On a cluster nobody watches the workers: when worker 1 dies, JAX's heartbeat ends worker 0, within bounded time."
+    root, _ = ml150_split_folder
+    coordinator, out = f"localhost:{free_port()}", tmp_path / "never"
+    argv = [str(SCRIPT), "train", "--split", str(root / "split"), "--config",
+            json.dumps({"dim": 32, "epochs": 500, "patience": 500}), "--join-timeout", "10", "--out", str(out)]
+    logs = [open(tmp_path / f"worker{i}.err", "w") for i in (0, 1)]
+    workers = [subprocess.Popen(argv, stdout=subprocess.PIPE if i == 0 else subprocess.DEVNULL, stderr=logs[i],
+                                text=True, env=quiet_env(**Workers(coordinator, 2, i).environment())) for i in (0, 1)]
+    try:
+        for line in workers[0].stdout:
+            if line.startswith("epoch"): break
+        workers[1].kill()
+        workers[1].wait(10)
+        started = time.monotonic()
+        workers[0].communicate(timeout=120)
+        took = time.monotonic() - started
+    finally:
+        for w in workers:
+            if w.poll() is None: w.kill()
+        for log in logs: log.close()
+    assert workers[0].returncode != 0 and took < 120, (workers[0].returncode, took)
+    assert processes_mentioning(str(out)) == [] and not out.exists()
+
+
 def test_a_worker_alone_gives_up_after_the_join_timeout(ml150_split_folder, tmp_path):
     root, _ = ml150_split_folder
     started = time.monotonic()
