@@ -773,9 +773,9 @@ def _optimizer(config: TrainConfig, steps_per_epoch: int) -> keras.optimizers.Op
 
 # %% ../nbs/05_training.ipynb #a1f0c3d5
 def _scratch_copy(folder: Path) -> Path:
-    "A copy of `folder` (or a new path, if it does not exist) in a fresh temporary folder."
-    scratch = Path(tempfile.mkdtemp(prefix="contrastrec-backup-")) / folder.name
-    if folder.is_dir(): shutil.copytree(folder, scratch)
+    "A fresh temporary folder holding a copy of `folder`'s files (none if `folder` does not exist)."
+    scratch = Path(tempfile.mkdtemp(prefix="contrastrec-backup-"))
+    if folder.is_dir(): shutil.copytree(folder, scratch, dirs_exist_ok=True)
     return scratch
 
 # %% ../nbs/05_training.ipynb #1dd15530
