@@ -23,8 +23,8 @@ from contrastrec.distributed import Workers, free_port, launch_workers  # noqa: 
 SCRIPT = Path(sys.executable).parent / "contrastrec"
 SETTINGS = json.dumps({"dim": 32, "epochs": 8, "patience": 8})
 # Two workers see the same global batches as one process, so their runs differ by the summation order of the
-# all-reduced gradients only (on this machine, not at all). 0.005 NDCG@20 is far below the seed-to-seed spread
-# of this configuration and a hundredth of its lead over the most popular items, so a real difference shows.
+# all-reduced gradients only; on the machine this was written on they printed the same values to the last digit.
+# 0.005 NDCG@20 leaves room for another summation order on another machine.
 NDCG_TOLERANCE = 0.005
 
 
