@@ -25,7 +25,7 @@ SETTINGS = json.dumps({"dim": 32, "epochs": 8, "patience": 8})
 # Two workers see the same global batches as one process, so their runs differ by the summation order of the
 # all-reduced gradients only; on the machine this was written on they printed the same values to the last digit.
 # Seed noise is larger: one JAX process with seeds 0, 1, 2, 3 reached 0.1734, 0.1667, 0.1630 and 0.1761 there (a
-# spread of 0.013), so 0.005 is within seed noise yet catches a worker training on the wrong rows.
+# spread of 0.013), so 0.005 is well within seed noise.
 NDCG_TOLERANCE = 0.005
 
 
