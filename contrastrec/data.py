@@ -1109,9 +1109,9 @@ def _check_shard(batch_size: int, shard: Shard) -> None:
 def pair_dataset(data: EncodedDataset, batch_size: int = 1024, seed: int = 0, shuffle: bool = True,
                  part: str = "train", drop_remainder: bool = False, epoch: tf.Variable | None = None,
                  user_tables: dict[str, np.ndarray] | None = None, shard: Shard = Shard(),
-                 bucket_widths: bool = False) -> tf.data.Dataset:
+                 bucket_shapes: bool = False) -> tf.data.Dataset:
     """A `tf.data.Dataset` of batches `{'user': features, 'item': features}` of the positive pairs in `part`:
-    `shard`'s share of each, ragged features padded to a `_bucketed` width with `bucket_widths`."""
+    `shard`'s share of each, ragged features padded to a `_bucketed` width with `bucket_shapes`."""
     _check_shard(batch_size, shard)
     pairs = tf.constant(getattr(data, part).astype("int32"))
     user_tables = feature_tables(data, "user") if user_tables is None else user_tables
@@ -1119,31 +1119,42 @@ def pair_dataset(data: EncodedDataset, batch_size: int = 1024, seed: int = 0, sh
     items = {k: _as_table(v) for k, v in feature_tables(data, "item").items()}
     def gather(rows):
         b = tf.gather(pairs, rows)
-        return {"user": _gather(users, b[:, 0], shard, bucket_widths),
-                "item": _gather(items, b[:, 1], shard, bucket_widths)}
+        return {"user": _gather(users, b[:, 0], shard, bucket_shapes),
+                "item": _gather(items, b[:, 1], shard, bucket_shapes)}
     ds = _index_batches(len(getattr(data, part)), batch_size, seed, shuffle, epoch, drop_remainder, shard.count)
     return _map_and_prefetch(ds, gather)
 
 # %% ../nbs/01_data_prep.ipynb #fe1e9b66
-def _budget_sizes(sorted_lengths: np.ndarray, batch_size: int, multiple: int = 1) -> list[int]:
+def _row_bucket(rows: int, multiple: int = 1) -> int:
+    "The largest multiple of `multiple` times 1, 2, 3, 4, 6, 8, 12, 16, … that is at most `rows` (≥ `multiple`)."
+    k = max(1, rows // multiple)
+    power = 1 << (k.bit_length() - 1)
+    return multiple * (power * 3 // 2 if power >= 2 and k >= power * 3 // 2 else power)
+
+def _budget_sizes(sorted_lengths: np.ndarray, batch_size: int, multiple: int = 1, bucket: bool = False) -> list[int]:
     """Batch sizes cutting ascending `sorted_lengths` after its first `len % multiple` rows: multiples of `multiple`,
-    at most `batch_size` rows, and rows × longest row at most `batch_size` × the mean length (at least `multiple`)."""
+    at most `batch_size` rows, and rows × longest row at most `batch_size` × the mean length (at least `multiple`).
+    With `bucket`, each size is cut down by `_row_bucket` and the rows left over open the next batch."""
     lengths = np.asarray(sorted_lengths)[len(sorted_lengths) % multiple:]
-    mean = float(np.mean(lengths)) if len(lengths) else 1.0
-    budget, sizes, rows = batch_size * max(1.0, mean), [], 0
-    for longest in lengths[multiple - 1::multiple]:  # the longest of each run of `multiple` rows
-        if rows and (rows == batch_size or (rows + multiple) * longest > budget): sizes, rows = sizes + [rows], 0
-        rows += multiple
-    return sizes + [rows] if rows else sizes
+    budget = batch_size * max(1.0, float(np.mean(lengths)) if len(lengths) else 1.0)
+    sizes, start = [], 0
+    while start < len(lengths):
+        rows = multiple
+        while (start + rows < len(lengths) and rows < batch_size
+               and (rows + multiple) * lengths[start + rows + multiple - 1] <= budget): rows += multiple
+        rows = _row_bucket(rows, multiple) if bucket else rows
+        sizes, start = sizes + [rows], start + rows
+    return sizes
 
 # %% ../nbs/01_data_prep.ipynb #a8198fea
 def _length_grouped_batches(lengths: np.ndarray, batch_size: int, seed: int,
-                            epoch: tf.Variable | None, multiple: int = 1) -> tf.data.Dataset:
+                            epoch: tf.Variable | None, multiple: int = 1, bucket: bool = False) -> tf.data.Dataset:
     """Batches of row indices 0..n-1 grouped by `lengths` under `_budget_sizes`' budget: rows of equal length shuffled
     among their batches, batches in a shuffled order. Keyed on (seed, epoch); without `epoch`, re-drawn every pass.
-    Sizes are multiples of `multiple`: the `n % multiple` shortest rows (ties at random) sit each pass out."""
+    Sizes are multiples of `multiple`: the `n % multiple` shortest rows (ties at random) sit each pass out; `bucket`
+    cuts them to a few sizes (`_row_bucket`)."""
     lengths = np.asarray(lengths, "int64")
-    sizes = tf.constant(_budget_sizes(np.sort(lengths), batch_size, multiple), tf.int64)
+    sizes = tf.constant(_budget_sizes(np.sort(lengths), batch_size, multiple, bucket), tf.int64)
     lengths_t, skip = tf.constant(lengths), len(lengths) % multiple
     def order(key):
         seeds = tf.stack([tf.constant(seed, tf.int64), key])
@@ -1158,10 +1169,11 @@ def _length_grouped_batches(lengths: np.ndarray, batch_size: int, seed: int,
 def user_dataset(data: EncodedDataset, batch_size: int = 64, seed: int = 0, shuffle: bool = True,
                  epoch: tf.Variable | None = None, user_tables: dict[str, np.ndarray] | None = None,
                  parts: Sequence[str] = ("train",), group_by_length: bool = False, shard: Shard = Shard(),
-                 bucket_widths: bool = False) -> tf.data.Dataset:
+                 bucket_shapes: bool = False) -> tf.data.Dataset:
     """Batches `{'user': features, 'positives': [B, P] item indices}` over users with interactions in `parts`:
-    `shard`'s share of each. Positives (and a ragged history) are padded with 0 to the batch's longest row, rounded up
-    by `_bucketed` with `bucket_widths`; `group_by_length` groups rows of similar length."""
+    `shard`'s share of each. Positives (and a ragged history) are padded with 0 to the batch's longest row;
+    `group_by_length` groups rows of similar length. `bucket_shapes` rounds widths (`_bucketed`) and grouped batch
+    sizes (`_row_bucket`) to a few values."""
     _check_shard(batch_size, shard)
     m = data.matrix(parts, oov=False)
     ids = (np.flatnonzero(np.diff(m.indptr)[1:]) + 1).astype("int32")
@@ -1169,10 +1181,11 @@ def user_dataset(data: EncodedDataset, batch_size: int = 64, seed: int = 0, shuf
     positives = RaggedRows(m.indptr.astype("int64"), m.indices.astype("int32"))
     tables = {k: _as_table(v) for k, v in {**user_tables, "positives": positives}.items()}
     def gather(rows):
-        batch = _gather(tables, tf.gather(tf.constant(ids), rows), shard, bucket_widths)
+        batch = _gather(tables, tf.gather(tf.constant(ids), rows), shard, bucket_shapes)
         return {"user": {k: v for k, v in batch.items() if k != "positives"}, "positives": batch["positives"]}
     if shuffle and group_by_length:
-        ds = _length_grouped_batches(np.diff(m.indptr)[ids], batch_size, seed, epoch, shard.count)
+        ds = _length_grouped_batches(np.diff(m.indptr)[ids], batch_size, seed, epoch, shard.count,
+                                     bucket_shapes)
     else: ds = _index_batches(len(ids), batch_size, seed, shuffle, epoch, False, shard.count)
     return _map_and_prefetch(ds, gather)
 

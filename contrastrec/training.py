@@ -703,15 +703,15 @@ def worker_shard() -> Shard:
 def training_dataset(data: EncodedDataset, model: ContrastiveModel, config: TrainConfig,
                      epoch: tf.Variable | None = None) -> tf.data.Dataset:
     """The input pipeline the model's task trains on: user batches with their positives (grouped by length from 256
-    users on), or (user, item) pair batches; this process's share of each, widths bucketed unless under TensorFlow."""
+    users on), or (user, item) pair batches; this process's share of each, shapes bucketed unless under TensorFlow."""
     users = user_inputs(data) if "history" in model.user_tower.input_keys else feature_tables(data, "user")
     batch_size, shard = batch_size_for(config, data, model.task), worker_shard()
     bucket = keras.backend.backend() != "tensorflow"
     if model.task.batches == "users":
         return user_dataset(data, batch_size, config.seed, epoch=epoch, user_tables=users,
-                            group_by_length=length_grouped(batch_size), shard=shard, bucket_widths=bucket)
+                            group_by_length=length_grouped(batch_size), shard=shard, bucket_shapes=bucket)
     return pair_dataset(data, batch_size, config.seed, epoch=epoch, user_tables=users, drop_remainder=True,
-                        shard=shard, bucket_widths=bucket)
+                        shard=shard, bucket_shapes=bucket)
 
 # %% ../nbs/05_training.ipynb #9605dc72
 @keras.saving.register_keras_serializable(package="contrastrec")

@@ -23,7 +23,9 @@ from contrastrec.data import (
     RaggedRows,
     Split,
     Vocabulary,
+    _budget_sizes,
     _lightgcn_benchmark,
+    _row_bucket,
     carve_valid,
     encode,
     fit_spec,
@@ -751,3 +753,20 @@ def test_a_damaged_or_missing_lightgcn_file_is_a_clear_error(tmp_path, monkeypat
     shutil.copy(source / "train.txt", copy / "train.txt")
     with pytest.raises(DataUnavailableError, match=f"{name}/test.txt is missing: .* not a complete {name} split"):
         load_benchmark_split(name)
+
+
+@given(st.lists(st.integers(1, 300), max_size=200), st.sampled_from([1, 2, 4]), st.sampled_from([4, 8, 32, 256]),
+       st.booleans())
+@settings(max_examples=200, deadline=None)
+def test_budget_sizes_cut_every_counted_row_once_in_allowed_sizes(lengths, multiple, batch_size, bucket):
+    """Length-grouped batch sizes: every row but the first `n % multiple` once, each size a multiple of the worker
+    count, within the batch size, and within the padded-entries budget unless one run of `multiple` rows exceeds it."""
+    lengths = np.sort(np.array(lengths, dtype=int))
+    sizes = _budget_sizes(lengths, batch_size, multiple, bucket)
+    counted = lengths[len(lengths) % multiple:]
+    assert sum(sizes) == len(counted) and all(s % multiple == 0 and multiple <= s <= batch_size for s in sizes)
+    if bucket: assert all(_row_bucket(s, multiple) == s for s in sizes)
+    budget, start = batch_size * max(1.0, counted.mean() if len(counted) else 1.0), 0
+    for s in sizes:
+        assert s == multiple or s * counted[start + s - 1] <= budget
+        start += s
