@@ -45,7 +45,9 @@ def processes_mentioning(text: str) -> list[int]:
 
 
 def port_is_free(port: int) -> bool:
+    "Nothing listens on `port` (connections of the ended run may linger in TIME_WAIT: SO_REUSEADDR passes over those)."
     with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try: s.bind(("localhost", port))
         except OSError: return False
         return True
