@@ -84,6 +84,15 @@ def _side_table(side: str, path: str | None):
         raise ValueError(f"{path} needs a {side}_id column; it has {list(table.columns)}.")
     return table.set_index(f"{side}_id")
 
+# %% ../nbs/08_cli.ipynb #cli00v02
+def _with_item_vectors(items, item_kinds: dict | None, path: str | None) -> tuple:
+    "The item table and kinds with the vectors at `path` joined as the column `vectors`; unchanged without a path."
+    from contrastrec.data import read_vectors
+    if path is None: return items, item_kinds
+    vectors = read_vectors(path, "item_id").rename("vectors")
+    table = vectors.to_frame() if items is None else items.join(vectors, how="outer")
+    return table, {**(item_kinds or {}), "vectors": "vectors"}
+
 # %% ../nbs/08_cli.ipynb #eff698cb
 def side_tables(args: argparse.Namespace) -> tuple:
     """(users, items, user kinds, item kinds) from `--features movielens-100k` or `--users` / `--items`.
@@ -93,10 +102,12 @@ def side_tables(args: argparse.Namespace) -> tuple:
         raise ValueError("use either --features or --users/--items, not both.")
     if args.features == "movielens-100k":
         ml = load_movielens_100k(args.data)
-        return ml.users, ml.items, MOVIELENS_USER_FEATURES, MOVIELENS_ITEM_FEATURES
+        items, item_kinds = _with_item_vectors(ml.items, MOVIELENS_ITEM_FEATURES, getattr(args, "item_vectors", None))
+        return ml.users, items, MOVIELENS_USER_FEATURES, item_kinds
     users, items = _side_table("user", args.users), _side_table("item", args.items)
     user_kinds = None if users is None else feature_kinds(users)
     item_kinds = None if items is None else feature_kinds(items)
+    items, item_kinds = _with_item_vectors(items, item_kinds, getattr(args, "item_vectors", None))
     return users, items, user_kinds, item_kinds
 
 # %% ../nbs/08_cli.ipynb #5ace5ea8
@@ -141,15 +152,19 @@ def _fit_on_split(parts, sides: tuple, config, refit: bool):
     With `refit`, it is then refitted on train + valid with the same settings."""
     from contrastrec.data import encode
     from contrastrec.recommend import Recommender
-    data = encode(parts, *sides)
+    new_items = config.content_alignment > 0 and sides[1] is not None  # a content tower can serve the table's others
+    data = encode(parts, *sides, new_items=new_items)
     print(f"training on {len(parts.train):,} interactions of {data.n_users - 1:,} users "
           f"and {data.n_items - 1:,} items ...")
+    if new := int((data.item_counts()[1:] == 0).sum()):
+        print(f"{new:,} of them have no train interaction: the content tower serves them")
     rec = Recommender.fit(data, config)
     best = _best_epoch(rec, config.monitor)
     if not refit: return rec
     if best is None: raise ValueError("--refit needs valid interactions to choose the number of epochs.")
     print(f"refitting on train + valid for {best} epochs ...")
-    return Recommender.fit(encode(parts.for_refit(), *sides), dataclasses.replace(rec.config, epochs=best))
+    refit_data = encode(parts.for_refit(), *sides, new_items=new_items)
+    return Recommender.fit(refit_data, dataclasses.replace(rec.config, epochs=best))
 
 # %% ../nbs/08_cli.ipynb #20b9191c
 def _train_workers(args: argparse.Namespace) -> None:
@@ -173,6 +188,8 @@ def train(args: argparse.Namespace) -> None:
     if args.workers > 1 and workers is None: return _train_workers(args)
     if workers: join_workers(workers, args.join_timeout)
     config = read_config(args.config)
+    if getattr(args, "item_vectors", None) and not (config.item_features or config.content_alignment):
+        raise ValueError("--item-vectors feeds the item features: set item_features or content_alignment in --config.")
     parts = split_from_args(args)
     rec = _fit_on_split(parts, side_tables(args), config, args.refit)
     if workers and workers.index: return print(f"worker {workers.index} of {workers.count} done")
@@ -323,6 +340,9 @@ def _add_feature_options(s: argparse.ArgumentParser) -> None:
     s.add_argument("--features", choices=["movielens-100k"], help="attach the MovieLens-100K user and item tables")
     s.add_argument("--users", help="user feature table (.tsv or .csv with a user_id column)")
     s.add_argument("--items", help="item feature table (.tsv or .csv with an item_id column)")
+    s.add_argument("--item-vectors",
+                   help="precomputed item vectors (.npz with ids and vectors, .npy, .parquet, .csv or .tsv keyed by "
+                        "item_id): the item feature 'vectors'")
     _add_data_option(s, "; with --features movielens-100k")
 
 # %% ../nbs/08_cli.ipynb #15d20192

@@ -33,9 +33,10 @@ __all__ = ['ML100K_URL', 'ML100K_FILES', 'ML100K_COUNTS', 'SPLIT_MODES', 'SPLIT_
            'from_frames', 'to_implicit', 'k_core', 'Split', 'split_random', 'split_leave_last', 'split_global_time',
            'split_interactions', 'split_file', 'load_split', 'save_split', 'make_ml100k_v1', 'Benchmark',
            'check_benchmark_folder', 'load_benchmark_split', 'read_lightgcn_file', 'carve_valid', 'load_lightgcn_split',
-           'Vocabulary', 'tokenize', 'CategoricalSpec', 'NumericSpec', 'BucketSpec', 'MultiHotSpec', 'spec_to_config',
-           'spec_from_config', 'fit_spec', 'EncodedDataset', 'encode', 'RaggedRows', 'history_table', 'feature_tables',
-           'Shard', 'pair_dataset', 'user_dataset', 'item_frequencies', 'sampling_distribution', 'sample_items']
+           'Vocabulary', 'tokenize', 'CategoricalSpec', 'NumericSpec', 'BucketSpec', 'MultiHotSpec', 'VectorSpec',
+           'read_vectors', 'spec_to_config', 'spec_from_config', 'fit_spec', 'EncodedDataset', 'encode', 'RaggedRows',
+           'history_table', 'feature_tables', 'Shard', 'pair_dataset', 'user_dataset', 'item_frequencies',
+           'sampling_distribution', 'sample_items']
 
 # %% ../nbs/01_data_prep.ipynb #871660fa
 ML100K_URL = "https://files.grouplens.org/datasets/movielens/ml-100k.zip"
@@ -847,9 +848,91 @@ def transform(self: MultiHotSpec, values: pd.Series) -> np.ndarray:  # noqa: F81
         out[r, : len(ids)] = ids
     return out
 
+# %% ../nbs/01_data_prep.ipynb #vec00002
+@dataclass
+class VectorSpec:
+    "A precomputed vector per entity (e.g. a pretrained encoder's), a frozen input to the tower's projection."
+    name: str
+    width: int
+    normalize: bool = True  # L2-normalise each vector
+    kind = "vectors"
+
+# %% ../nbs/01_data_prep.ipynb #vec00004
+def _vector_matrix(name: str, values: pd.Series, width: int | None = None) -> np.ndarray:
+    """The vectors of `values` (array-likes, indexed by entity id) stacked as a float32 `[n, width]` matrix.
+    Every one must have `width` entries (that of the first by default), all finite."""
+    shapes = values.map(np.shape)
+    width = width or (shapes.iloc[0][0] if len(shapes) and len(shapes.iloc[0]) == 1 else 0)
+    if bad := [i for i, s in zip(values.index.tolist(), shapes) if s != (width,)][:1]:
+        shape = np.shape(values[bad[0]])
+        raise ValueError(f"vector feature {name!r}: entity {bad[0]!r} has a vector of shape {shape}, not ({width},); "
+                         "give every entity a vector of the same width.")
+    matrix = np.stack(values.to_numpy()).astype("float32") if len(values) else np.zeros((0, width), "float32")
+    if not (finite := np.isfinite(matrix).all(axis=1)).all():
+        first = values.index[~finite].tolist()[0]
+        raise ValueError(f"vector feature {name!r}: the vector of entity {first!r} holds NaN or infinity; fix or drop "
+                         "that row.")
+    return matrix
+
+# %% ../nbs/01_data_prep.ipynb #vec00006
+@patch(cls_method=True)
+def fit(cls: VectorSpec, name: str, values: pd.Series, normalize: bool = True) -> VectorSpec:  # noqa: F811
+    "The width of the vectors of `values` (indexed by entity id), after checking that every entity has a valid one."
+    if (missing := values.isna()).any():
+        first = values.index[missing].tolist()[0]
+        raise ValueError(f"vector feature {name!r}: {missing.sum():,} of {len(values):,} train entities have no vector "
+                         f"(e.g. id {first!r}); give each one a vector (same ids, same type).")
+    return cls(name, _vector_matrix(name, values).shape[1], normalize)
+
+# %% ../nbs/01_data_prep.ipynb #vec00008
+@patch
+def transform(self: VectorSpec, values: pd.Series) -> np.ndarray:  # noqa: F811
+    """An `[n, width]` float32 matrix of the vectors (L2-normalised with `normalize`), zeros where there is none.
+    Memory: O(n × width)."""
+    out = np.zeros((len(values), self.width), "float32")
+    present = ~values.isna().to_numpy()
+    out[present] = _vector_matrix(self.name, values[present], self.width)
+    if self.normalize: out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
+    return out
+
+# %% ../nbs/01_data_prep.ipynb #vec00011
+def _vector_file_table(path: Path, id_col: str) -> tuple[np.ndarray, np.ndarray]:
+    "The (ids, float matrix) of a vector file, read by its suffix."
+    suffix = path.suffix.lower()
+    if suffix == ".npz":
+        with np.load(path, allow_pickle=False) as f:
+            if missing := {"ids", "vectors"} - set(f.files):
+                raise ValueError(f"{path} needs arrays 'ids' and 'vectors'; it lacks {sorted(missing)}.")
+            return f["ids"], f["vectors"]
+    if suffix == ".npy":
+        m = np.load(path, allow_pickle=False)
+        if m.ndim != 2 or m.shape[1] < 2 or not np.array_equal(m[:, 0], np.round(m[:, 0])):
+            raise ValueError(f"{path} must be a 2-D matrix whose first column holds integer ids, then the vector.")
+        return m[:, 0].astype("int64"), m[:, 1:]
+    table = pd.read_parquet(path) if suffix == ".parquet" else read_table(path)
+    if id_col not in table.columns: raise ValueError(f"{path} needs an {id_col} column; it has {list(table.columns)}.")
+    values = table.drop(columns=id_col)
+    if bad := [c for c in values.columns if not pd.api.types.is_numeric_dtype(values[c])]:
+        raise ValueError(f"{path}: the vector columns must be numbers; {bad[:3]} are not.")
+    return table[id_col].to_numpy(), values.to_numpy("float32")
+
+# %% ../nbs/01_data_prep.ipynb #vec00012
+def read_vectors(path: str | Path,  # `.npz`, `.npy`, `.parquet`, `.csv` or `.tsv` (see above)
+                 id_col: str = "item_id",  # the id column of a table file
+                ) -> pd.Series:
+    "Precomputed vectors as a Series of float32 arrays indexed by id (memory O(ids × width))."
+    path = Path(path)
+    if not path.is_file(): raise ValueError(f"{path} does not exist or is not a file.")
+    ids, matrix = _vector_file_table(path, id_col)
+    if matrix.ndim != 2 or len(ids) != len(matrix):
+        raise ValueError(f"{path}: expected one vector per id, not {len(ids)} ids and a matrix {matrix.shape}.")
+    if (repeated := pd.Index(ids).duplicated()).any():
+        raise ValueError(f"{path}: id {ids[repeated].tolist()[0]!r} has more than one vector; keep one row per id.")
+    return pd.Series(list(matrix.astype("float32")), index=pd.Index(ids, name=id_col), name="vectors")
+
 # %% ../nbs/01_data_prep.ipynb #35f0c0c0
 FEATURE_SPECS = {"categorical": CategoricalSpec, "numeric": NumericSpec, "bucket": BucketSpec,
-                 "multi_hot": MultiHotSpec}
+                 "multi_hot": MultiHotSpec, "vectors": VectorSpec}
 
 # %% ../nbs/01_data_prep.ipynb #24463b2f
 def spec_to_config(spec) -> dict:
@@ -869,10 +952,11 @@ MOVIELENS_ITEM_FEATURES = {"genres": "multi_hot", "title": "text", "release_year
 
 # %% ../nbs/01_data_prep.ipynb #f3d98c0e
 def fit_spec(name: str, kind: str, values: pd.Series):
-    "Fit the feature spec of `kind` ('categorical', 'numeric', 'bucket', 'multi_hot' or 'text') on `values`."
+    "Fit the spec of `kind` (a key of `FEATURE_SPECS`, 'text' or 'raw_vectors') on `values`, indexed by entity id."
     if kind == "text": return MultiHotSpec.fit(name, values, text=True, min_count=2)
+    if kind == "raw_vectors": return VectorSpec.fit(name, values, normalize=False)
     if kind not in FEATURE_SPECS:
-        raise ValueError(f"unknown feature kind {kind!r}; use one of {[*FEATURE_SPECS, 'text']}.")
+        raise ValueError(f"unknown feature kind {kind!r}; use one of {[*FEATURE_SPECS, 'text', 'raw_vectors']}.")
     return FEATURE_SPECS[kind].fit(name, values)
 
 # %% ../nbs/01_data_prep.ipynb #b8702a21
@@ -888,9 +972,9 @@ def _encode_table(vocab: Vocabulary, table: pd.DataFrame | None, kinds: dict[str
     Row `i` of an array belongs to index `i`; row 0 to the OOV entity."""
     if not kinds: return [], {}
     _check_feature_table(table, kinds, what)
-    rows = table.reindex(vocab.ids).reset_index(drop=True)  # train entities only: no valid/test-only statistics
+    rows = table.reindex(vocab.ids)  # train entities only (by id): no valid/test-only statistics
     specs = [fit_spec(c, k, rows[c]) for c, k in kinds.items()]
-    rows = rows.set_axis(rows.index + 1).reindex(range(len(vocab)))  # row 0 = the OOV entity, all missing
+    rows = rows.set_axis(np.arange(1, len(rows) + 1)).reindex(range(len(vocab)))  # row 0 = the OOV entity, all missing
     return specs, {spec.name: spec.transform(rows[spec.name]) for spec in specs}
 
 # %% ../nbs/01_data_prep.ipynb #0f1b0e65
@@ -949,12 +1033,22 @@ def _side_tables(users: RecData | pd.DataFrame | None, items: pd.DataFrame | Non
     if items is not None: raise ValueError("pass a RecData or separate users and items tables to encode, not both.")
     return users.users, users.items
 
+# %% ../nbs/01_data_prep.ipynb #new00002
+def _catalogue_ids(train_items: pd.Series, items: pd.DataFrame | None, new_items: bool) -> pd.Series:
+    "Train's item ids, then, with `new_items`, the ids of the item table that train lacks (in the table's order)."
+    if not new_items: return train_items
+    if items is None: raise ValueError("new_items needs an item table: the new items are the ones it lists.")
+    return pd.concat([pd.Series(train_items.unique()), pd.Series(items.index[~items.index.isin(train_items)])])
+
 # %% ../nbs/01_data_prep.ipynb #558e38d5
 def encode(split: Split, users: RecData | pd.DataFrame | None = None, items: pd.DataFrame | None = None,
-           user_features: dict[str, str] | None = None, item_features: dict[str, str] | None = None) -> EncodedDataset:
+           user_features: dict[str, str] | None = None, item_features: dict[str, str] | None = None,
+           new_items: bool = False,  # also index the item table's items that train lacks (after train's)
+          ) -> EncodedDataset:
     "Fit vocabularies and feature specs on `split.train` and encode every part (OOV index 0, counted in `report`)."
     users, items = _side_tables(users, items)
-    user_vocab, item_vocab = Vocabulary(split.train.user_id), Vocabulary(split.train.item_id)
+    user_vocab = Vocabulary(split.train.user_id)
+    item_vocab = Vocabulary(_catalogue_ids(split.train.item_id, items, new_items))
     parts = {k: _index_pairs(v, user_vocab, item_vocab) for k, v in split.parts().items()}
     user_specs, user_feats = _encode_table(user_vocab, users, user_features or {}, "user")
     item_specs, item_feats = _encode_table(item_vocab, items, item_features or {}, "item")

@@ -529,10 +529,16 @@ def multi_hot_matrix(indices: np.ndarray, width: int | None = None) -> np.ndarra
     out[:, 0] = 0.0
     return out
 
+# %% ../nbs/04_evaluation.ipynb #ckn00002
+def _content_columns(values: np.ndarray) -> np.ndarray:
+    "An item feature as float32 columns: precomputed vectors (float `[n, width]`) as they are, else multi-hot."
+    if values.ndim == 2 and np.issubdtype(values.dtype, np.floating): return values.astype("float32")
+    return multi_hot_matrix(values)
+
 # %% ../nbs/04_evaluation.ipynb #0b11ad28
 @dataclass
 class ContentKNN(ItemItemBaseline):
-    """Content-based: cosine similarity of the items' multi-hot `features`, scores = history · W.
+    """Content-based: cosine similarity of the items' `features` (multi-hot or vectors), scores = history · W.
     It ranks items nobody has seen. Memory: a dense items × items W (like EASE), and the dense
     items × feature-values matrix while fitting."""
     features: tuple = ("genres", "title")
@@ -541,6 +547,6 @@ class ContentKNN(ItemItemBaseline):
         if missing := [f for f in self.features if f not in data.item_features]:
             raise ValueError(f"item features {missing} are not encoded; "
                              f"encode the data with them (have: {list(data.item_features)}).")
-        f = np.concatenate([multi_hot_matrix(data.item_features[name]) for name in self.features], axis=1)
+        f = np.concatenate([_content_columns(data.item_features[name]) for name in self.features], axis=1)
         f /= np.maximum(np.linalg.norm(f, axis=1, keepdims=True), 1e-12)
         return f @ f.T

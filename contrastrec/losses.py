@@ -12,7 +12,7 @@ from keras import ops
 __all__ = ['similarity_logits', 'bpr_loss', 'info_nce_loss', 'logq_correction', 'negative_mask', 'with_extra_negatives',
            'mixture_logq', 'in_batch_softmax_loss', 'multi_positive_softmax_loss', 'full_softmax_loss',
            'candidate_mask', 'sampled_multi_positive_loss', 'MultiPositiveSoftmaxLoss', 'InBatchSoftmaxLoss',
-           'info_nce_views', 'alignment', 'uniformity', 'directau_loss']
+           'info_nce_views', 'content_alignment_loss', 'alignment', 'uniformity', 'directau_loss']
 
 # %% ../nbs/03_loss_derivation.ipynb #42650644
 def _check_temperature(temperature: float) -> None:
@@ -233,6 +233,12 @@ class InBatchSoftmaxLoss(keras.losses.Loss):
 def info_nce_views(z1, z2, temperature: float = 0.2, ids=None, normalize: bool = True):
     "Symmetric InfoNCE between two views [B, D] of the same B entities (row i of each is a positive pair): [B]."
     return in_batch_softmax_loss(z1, z2, temperature, item_ids=ids, symmetric=True, normalize=normalize)
+
+# %% ../nbs/03_loss_derivation.ipynb #aln00002
+def content_alignment_loss(content, collaborative, temperature: float = 0.2, ids=None):
+    """Symmetric InfoNCE [B] between each item's content vector [B, D] and its collaborative vector [B, D], the
+    collaborative side held fixed (no gradient reaches it)."""
+    return info_nce_views(content, ops.stop_gradient(ops.convert_to_tensor(collaborative)), temperature, ids=ids)
 
 # %% ../nbs/03_loss_derivation.ipynb #216b696d
 def alignment(u, v, alpha: float = 2.0, normalize: bool = True):

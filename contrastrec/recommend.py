@@ -29,7 +29,7 @@ from keras import ops
 from .data import EncodedDataset, Vocabulary, spec_from_config, spec_to_config
 from .evaluation import Evaluator, MostPopular, top_k_items
 from .towers import TwoTowerModel
-from .training import TrainConfig, feature_tables, fit, sized_config, user_inputs
+from .training import TrainConfig, feature_tables, fit, serving_item_tower, sized_config, user_inputs
 
 # %% auto #0
 __all__ = ['MODEL_FILES', 'MODEL_FORMAT', 'ExactIndex', 'FaissIndex', 'make_index', 'Recommender']
@@ -358,7 +358,7 @@ def _write_json(path: Path, obj) -> None: path.write_text(json.dumps(obj, indent
 def write_files(self: Recommender, folder: Path, save_id: str) -> None:
     "Write the files of `MODEL_FILES` into the existing folder `folder`, each marked with `save_id`."
     d = self.data
-    model = TwoTowerModel(self.model.user_tower, self.model.item_tower, name=f"recommender_{save_id}")
+    model = TwoTowerModel(self.model.user_tower, serving_item_tower(self.model), name=f"recommender_{save_id}")
     model.save(folder / "model.keras")
     vocabularies = {"users": d.user_vocab.get_config()["ids"], "items": d.item_vocab.get_config()["ids"]}
     _write_json(folder / "vocabularies.json", {"save_id": save_id, **vocabularies})

@@ -5,10 +5,14 @@
 # %% ../nbs/02_feature_extraction.ipynb #f924aae4
 from __future__ import annotations
 
-from collections.abc import Sequence
+import hashlib
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import keras
 import numpy as np
+import pandas as pd
 import scipy.sparse as sp
 import tensorflow as tf
 from fastcore.basics import patch
@@ -18,8 +22,9 @@ from .data import EncodedDataset, RaggedRows, spec_from_config, spec_to_config
 
 # %% auto #0
 __all__ = ['PRODUCT_POOLING_ROWS', 'embedding_rows', 'RowEmbedding', 'pool_embeddings', 'HistoryEncoder', 'FeatureEncoder',
-           'Tower', 'graph_adjacency', 'sparse_matmul', 'perturb_embeddings', 'LightGCN', 'LightGCNEncoder',
-           'TwoTowerModel', 'serialize_together', 'pca_2d', 'first_label']
+           'movielens_item_texts', 'wordllama_encoder', 'encode_texts', 'Tower', 'graph_adjacency', 'sparse_matmul',
+           'perturb_embeddings', 'LightGCN', 'LightGCNEncoder', 'TwoTowerModel', 'serialize_together', 'pca_2d',
+           'first_label']
 
 # %% ../nbs/02_feature_extraction.ipynb #4a995241
 PRODUCT_POOLING_ROWS = 4096  # tables up to this many rows pool by a matrix product, larger ones by a gather
@@ -143,8 +148,9 @@ class FeatureEncoder(keras.layers.Layer):
         else: self.id_encoder = _built(_layer(id_encoder)) if use_ids else None
         self.history = _layer(history)
         active = [spec_from_config(s) for s in self.specs] if use_features else []
-        self._embedded = [s for s in active if s.kind != "numeric"]
+        self._embedded = [s for s in active if s.kind not in ("numeric", "vectors")]
         self._numeric = [s for s in active if s.kind == "numeric"]
+        self._vectors = [s for s in active if s.kind == "vectors"]
         tables = [keras.layers.Embedding(s.cardinality, feature_dim, name=f"{s.name}_embedding")
                   for s in self._embedded]
         self.feature_embeddings = [_built(table) for table in tables]
@@ -158,14 +164,15 @@ class FeatureEncoder(keras.layers.Layer):
 def output_width(self: FeatureEncoder) -> int:
     "Width of the encoded vector."
     return ((self.id_encoder.output_dim if self.id_encoder is not None else 0) + self.feature_dim * len(self._embedded)
-            + len(self._numeric) + (self.history.output_width if self.history is not None else 0))
+            + len(self._numeric) + sum(s.width for s in self._vectors)
+            + (self.history.output_width if self.history is not None else 0))
 
 # %% ../nbs/02_feature_extraction.ipynb #7ccb1e8c
 @patch(as_prop=True)
 def input_keys(self: FeatureEncoder) -> list[str]:
     "The keys this encoder reads from its input dictionary."
     return ((["id"] if self.id_encoder is not None else []) + [s.name for s in self._embedded + self._numeric]
-            + (["history"] if self.history is not None else []))
+            + [s.name for s in self._vectors] + (["history"] if self.history is not None else []))
 
 # %% ../nbs/02_feature_extraction.ipynb #c813dba5
 @patch
@@ -178,6 +185,7 @@ def call(self: FeatureEncoder, features: dict, training=False):  # noqa: F811
         x = features[spec.name]
         parts.append(pool_embeddings(embedding.embeddings, x) if spec.kind == "multi_hot" else embedding(x))
     parts += [ops.reshape(ops.cast(features[s.name], self.compute_dtype), (-1, 1)) for s in self._numeric]
+    parts += [ops.cast(features[s.name], self.compute_dtype) for s in self._vectors]
     if self.history is not None: parts.append(self.history(features["history"], training=training))
     return parts[0] if len(parts) == 1 else ops.concatenate(parts, axis=-1)
 
@@ -188,6 +196,51 @@ def get_config(self: FeatureEncoder) -> dict:  # noqa: F811
             "id_dim": self.id_dim, "feature_dim": self.feature_dim, "use_ids": self.use_ids,
             "use_features": self.use_features, "id_encoder": _serialize(self.id_encoder),
             "history": _serialize(self.history)}
+
+# %% ../nbs/02_feature_extraction.ipynb #txt00002
+def movielens_item_texts(items: pd.DataFrame) -> pd.Series:
+    "Each movie's title and genres as one text, e.g. \"Toy Story (1995). Animation, Children's, Comedy\"."
+    return items.title.fillna("") + ". " + items.genres.map(", ".join)
+
+# %% ../nbs/02_feature_extraction.ipynb #txt00004
+def wordllama_encoder(dim: int = 256) -> Callable[[list[str]], np.ndarray]:
+    """WordLlama's text encoder, loaded offline from the weights inside its wheel (`pip install "contrastrec[text]"`).
+    Returns a function from texts to float32 `[n, dim]` vectors; about 1 s to load, 16 MB of weights."""
+    try:
+        import wordllama
+    except ImportError as e:
+        raise ImportError('the WordLlama encoder is an optional extra: pip install "contrastrec[text]".') from e
+    model = wordllama.WordLlama.load(cache_dir=Path(wordllama.__file__).parent, dim=dim, disable_download=True)
+    return lambda texts: np.asarray(model.embed(list(texts)), "float32")
+
+# %% ../nbs/02_feature_extraction.ipynb #txt00006
+def _texts_fingerprint(texts: pd.Series, probe: np.ndarray) -> str:
+    "SHA-256 of the ids, the texts and the encoder's vector of a probe text."
+    h = hashlib.sha256()
+    for i, t in texts.items(): h.update(f"{i!r}\x00{t}\x01".encode())
+    h.update(np.ascontiguousarray(probe, "float32").tobytes())
+    return h.hexdigest()
+
+# %% ../nbs/02_feature_extraction.ipynb #txt00007
+def encode_texts(texts: pd.Series,  # one text per entity, indexed by entity id
+                 encoder: Callable[[list[str]], np.ndarray],  # texts → [n, width] vectors
+                 cache: str | Path | None = None,  # an .npz file to reuse the vectors from (and write them to)
+                ) -> pd.Series:
+    """Each entity's vector as a Series of float32 arrays indexed like `texts`: a column for a feature table
+    (kind 'vectors'). Memory O(entities × width); the encoder runs once per cache."""
+    fingerprint = _texts_fingerprint(texts, encoder(["contrastrec cache probe"]))
+    cache = None if cache is None else Path(cache)
+    if cache is not None and cache.is_file():
+        with np.load(cache, allow_pickle=False) as f:
+            if str(f["fingerprint"]) == fingerprint: return pd.Series(list(f["vectors"]), index=texts.index)
+    vectors = np.asarray(encoder(texts.fillna("").astype(str).tolist()), "float32")
+    if vectors.shape[0] != len(texts):
+        raise ValueError(f"the encoder returned {vectors.shape[0]} vectors for {len(texts)} texts.")
+    if cache is not None:
+        part = cache.with_name(cache.name + ".part.npz")
+        np.savez(part, fingerprint=fingerprint, vectors=vectors)
+        os.replace(part, cache)
+    return pd.Series(list(vectors), index=texts.index)
 
 # %% ../nbs/02_feature_extraction.ipynb #f151b3a1
 _NORMS = {"batch": keras.layers.BatchNormalization, "layer": keras.layers.LayerNormalization}

@@ -22,23 +22,23 @@ from fastcore.basics import patch
 from keras import ops
 
 from .data import EncodedDataset, feature_tables, history_table, item_frequencies, pair_dataset, user_dataset
-from .evaluation import KNOWN_PARTS, Evaluator
+from .evaluation import KNOWN_PARTS, Evaluator, restrict_candidates
 from .losses import candidate_mask, full_softmax_loss, in_batch_softmax_loss, info_nce_views, mixture_logq
 from .towers import FeatureEncoder, HistoryEncoder, LightGCN, LightGCNEncoder, Tower, TwoTowerModel
 
 # ruff would join these imports into one wrapped over several lines, which nbdev_export does not make relative
 # isort: split
 from .data import RaggedRows, Shard
-from .losses import sampled_multi_positive_loss, similarity_logits
-from .towers import RowEmbedding, embedding_rows, graph_adjacency, serialize_together
+from .losses import content_alignment_loss, sampled_multi_positive_loss, similarity_logits
+from .towers import RowEmbedding, _embed, _layer, _serialize, embedding_rows, graph_adjacency, serialize_together
 
 # %% auto #0
 __all__ = ['TrainConfig', 'Task', 'drop_target_from_history', 'gather_rows', 'FullSoftmax', 'multi_hot_rows', 'InBatchSoftmax',
-           'UserViews', 'GraphViews', 'ContrastiveModel', 'batch_size_for', 'length_grouped', 'samples_catalogue',
-           'dim_for', 'temperature_for', 'patience_for', 'validate_every_for', 'sized_config', 'model_from_config',
-           'user_inputs', 'cosine_scores', 'validation_metrics', 'ValidationMetrics', 'ResumableEarlyStopping',
-           'seed_states', 'EpochSeeding', 'format_duration', 'EpochProgress', 'worker_shard', 'training_dataset',
-           'LazyAdam', 'fit']
+           'UserViews', 'GraphViews', 'ContentFallback', 'ContentAlignment', 'ContrastiveModel', 'serving_item_tower',
+           'batch_size_for', 'length_grouped', 'samples_catalogue', 'dim_for', 'temperature_for', 'patience_for',
+           'validate_every_for', 'sized_config', 'model_from_config', 'user_inputs', 'cosine_scores',
+           'validation_metrics', 'ValidationMetrics', 'ResumableEarlyStopping', 'seed_states', 'EpochSeeding',
+           'format_duration', 'EpochProgress', 'worker_shard', 'training_dataset', 'LazyAdam', 'fit']
 
 # %% ../nbs/05_training.ipynb #6a2120d2
 def _same_kind(value, default) -> bool:
@@ -73,6 +73,8 @@ def _check_train_config(c) -> None:
         raise ValueError("the user tower needs an input: enable user_history, user_ids or user_features.")
     if not (c.item_ids or c.item_features):
         raise ValueError("the item tower needs an input: enable item_ids or item_features.")
+    if c.content_alignment < 0:
+        raise ValueError(f"content_alignment must be 0 (off) or positive, not {c.content_alignment}.")
     if c.share_item_embeddings and not (c.user_history and c.item_ids and not c.graph_layers):
         raise ValueError("share_item_embeddings needs user_history=True, item_ids=True and graph_layers=0.")
 
@@ -100,6 +102,7 @@ class TrainConfig:
     ssl_weight: float = 0.0  # weight λ of the self-supervised view loss (SimGCL on a graph, else two dropout views)
     ssl_temperature: float = 0.2  # temperature of the view loss
     ssl_noise: float = 0.1  # SimGCL noise radius ε (graph encoder)
+    content_alignment: float = 0.0  # weight of the content alignment (> 0: a content tower serves new items)
     learning_rate: float = 1e-3  # Adam(W) learning rate
     lr_schedule: str = "constant"  # 'constant' or 'cosine' decay over all epochs
     weight_decay: float = 0.0  # decoupled weight decay (AdamW when > 0)
@@ -402,6 +405,93 @@ def get_config(self: GraphViews) -> dict:  # noqa: F811
     return {**super(GraphViews, self).get_config(), "graph": keras.saving.serialize_keras_object(self.graph),
             "temperature": self.temperature, "noise": self.noise}
 
+# %% ../nbs/05_training.ipynb #cfb00001
+@keras.saving.register_keras_serializable(package="contrastrec")
+class ContentFallback(keras.layers.Layer):
+    "Item vectors for ranking: the item tower's for items with train interactions, the content tower's for the others."
+    def __init__(self,
+                 item_tower: Tower | dict,  # the model's item tower (shared)
+                 content_tower: Tower | dict,  # reads item features only
+                 n_items: int,  # item indices, OOV included
+                 **kwargs):
+        super().__init__(**kwargs)
+        self.item_tower, self.content_tower, self.n_items = _layer(item_tower), _layer(content_tower), int(n_items)
+        if "id" in self.content_tower.input_keys:
+            raise ValueError("the content tower must not read item ids: a new item's id row is untrained.")
+        self.has_interactions = self.add_weight(shape=(self.n_items,), initializer="zeros", trainable=False,
+                                                name="has_interactions")
+        self.built = True
+
+    @property
+    def input_keys(self) -> list[str]:
+        return list(dict.fromkeys(self.item_tower.input_keys + self.content_tower.input_keys))
+    @property
+    def output_width(self) -> int: return self.item_tower.output_width
+
+# %% ../nbs/05_training.ipynb #cfb00003
+@patch
+def call(self: ContentFallback, features: dict, training=False):  # noqa: F811
+    "Each item's vector [B, d]: the item tower's where `has_interactions`, else the content tower's."
+    known = ops.take(self.has_interactions, ops.convert_to_tensor(features["id"]), axis=0) > 0
+    return ops.where(ops.expand_dims(known, 1), self.item_tower(features, training=training),
+                     self.content_tower(features, training=training))
+
+# %% ../nbs/05_training.ipynb #cfb00004
+@patch
+def get_config(self: ContentFallback) -> dict:  # noqa: F811
+    return {**super(ContentFallback, self).get_config(), "item_tower": _serialize(self.item_tower),
+            "content_tower": _serialize(self.content_tower), "n_items": self.n_items}
+
+# %% ../nbs/05_training.ipynb #cal00002
+@keras.saving.register_keras_serializable(package="contrastrec")
+class ContentAlignment(Task):
+    """Trains a `ContentFallback`'s content tower to agree with the item tower over items with interactions, so that
+    an item without any is served by its content vector."""
+    def __init__(self,
+                 fallback: ContentFallback | dict,  # the serving router: the model's item tower and the content tower
+                 temperature: float = 0.2,  # of the alignment softmax
+                 items: int = 1024,  # items contrasted per step (all of them when fewer have interactions)
+                 seed: int | None = None,  # seeds the item draws
+                 **kwargs):
+        super().__init__(**kwargs)
+        self.fallback = _layer(fallback)
+        self.temperature, self.items, self.seed = temperature, int(items), seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.catalogue = self.warm = None
+
+# %% ../nbs/05_training.ipynb #cal00004
+@patch
+def adapt(self: ContentAlignment, data: EncodedDataset) -> None:  # noqa: F811
+    "The catalogue's inputs, the items with train interactions, and the router's mask recording them."
+    counts = data.item_counts()
+    self.catalogue = {k: ops.convert_to_tensor(v) for k, v in feature_tables(data, "item").items()}
+    self.warm = ops.convert_to_tensor(np.flatnonzero(counts > 0).astype("int32"))
+    self.fallback.has_interactions.assign((counts > 0).astype("float32"))
+
+# %% ../nbs/05_training.ipynb #cal00006
+@patch
+def embed(self: ContentAlignment, model, batch: dict, training: bool = False):  # noqa: F811
+    "The drawn items' content vectors [M, d], their item-tower vectors [M, d] and their ids [M]."
+    n = int(ops.shape(self.warm)[0])
+    ids = self.warm if n <= self.items else ops.take(
+        self.warm, keras.random.randint((self.items,), 0, n, seed=self.seed_generator, dtype="int32"))
+    rows = gather_rows(self.catalogue, ids)
+    return self.fallback.content_tower(rows, training=training), model.item_tower(rows, training=training), ids
+
+# %% ../nbs/05_training.ipynb #cal00007
+@patch
+def loss(self: ContentAlignment, batch: dict, outputs):  # noqa: F811
+    "The mean alignment loss of the drawn items (repeated draws are not each other's negatives)."
+    content, collaborative, ids = outputs
+    return ops.mean(content_alignment_loss(content, collaborative, self.temperature, ids=ids))
+
+# %% ../nbs/05_training.ipynb #cal00010
+@patch
+def get_config(self: ContentAlignment) -> dict:  # noqa: F811
+    "The task's config plus the router (with both towers), the temperature, the items per step and the seed."
+    return {**super(ContentAlignment, self).get_config(), "fallback": _serialize(self.fallback),
+            "temperature": self.temperature, "items": self.items, "seed": self.seed}
+
 # %% ../nbs/05_training.ipynb #d060a603
 @keras.saving.register_keras_serializable(package="contrastrec")
 class ContrastiveModel(TwoTowerModel):
@@ -420,7 +510,7 @@ def tasks(self: ContrastiveModel) -> list[Task]:
 
 # %% ../nbs/05_training.ipynb #da00a18c
 @patch
-def call(self: ContrastiveModel, inputs: dict, training=False):
+def call(self: ContrastiveModel, inputs: dict, training=False):  # noqa: F811
     "The main task's `embed` of the batch `inputs` (Keras' `y_pred`)."
     return self.task.embed(self, inputs, training)
 
@@ -440,6 +530,17 @@ def get_config(self: ContrastiveModel) -> dict:  # noqa: F811
                                                                   *self.auxiliary_tasks)
     return {**super(ContrastiveModel, self).get_config(), "user_tower": user_tower, "item_tower": item_tower,
             "task": task, "auxiliary_tasks": auxiliary}
+
+# %% ../nbs/05_training.ipynb #cal00013
+def serving_item_tower(model: TwoTowerModel) -> keras.layers.Layer:
+    "The layer giving `model`'s items their ranking vectors: its alignment's `ContentFallback`, else its item tower."
+    task = next((t for t in getattr(model, "auxiliary_tasks", []) if isinstance(t, ContentAlignment)), None)
+    return model.item_tower if task is None else task.fallback
+
+@patch
+def item_vectors(self: ContrastiveModel, features: dict, training: bool = False, batch_size: int | None = None):
+    "Item vectors for ranking [n, d], through `serving_item_tower` (with an alignment, new items by their content)."
+    return _embed(serving_item_tower(self), features, batch_size, training)
 
 # %% ../nbs/05_training.ipynb #43ad9609
 def _graph_from_config(c: TrainConfig, data: EncodedDataset) -> LightGCN | None:
@@ -542,12 +643,25 @@ def _tasks_from_config(c: TrainConfig, graph: LightGCN | None) -> tuple[Task, li
              UserViews(c.ssl_temperature, weight=c.ssl_weight, name="user_views"))
     return task, [views]
 
+# %% ../nbs/05_training.ipynb #cal00016
+def _alignment_from_config(c: TrainConfig, data: EncodedDataset, item_tower: Tower) -> list[Task]:
+    "The content alignment task if `content_alignment` > 0, its content tower on the item features (no ids)."
+    if not c.content_alignment: return []
+    if not data.item_specs:
+        raise ValueError("content_alignment needs item features: encode the data with item_features (CLI: --features, "
+                         "--items or --item-vectors).")
+    content = Tower(FeatureEncoder(data.item_specs, use_ids=False, name="content_encoder"), c.hidden_units, c.dim,
+                    normalize=True, seed=c.seed, name="content_tower")
+    return [ContentAlignment(ContentFallback(item_tower, content, data.n_items, name="content_fallback"),
+                             c.ssl_temperature, seed=c.seed, weight=c.content_alignment, name="content_alignment")]
+
 # %% ../nbs/05_training.ipynb #a65e5827
 def model_from_config(config: TrainConfig, data: EncodedDataset) -> ContrastiveModel:
     "The model `config` describes, with `sized_config`'s rules applied for `data`, its tasks adapted to it."
     config = sized_config(config, data)
     user_tower, item_tower, graph = _towers_from_config(config, data)
-    model = ContrastiveModel(user_tower, item_tower, *_tasks_from_config(config, graph))
+    task, auxiliary = _tasks_from_config(config, graph)
+    model = ContrastiveModel(user_tower, item_tower, task, auxiliary + _alignment_from_config(config, data, item_tower))
     for task in model.tasks: task.adapt(data)
     return model
 
@@ -576,11 +690,12 @@ def score_fn(self: TwoTowerModel, data: EncodedDataset, part: str = "test",
 
 # %% ../nbs/05_training.ipynb #2e47bd2e
 def validation_metrics(data: EncodedDataset, ks: Sequence[int] = (10, 20)) -> Callable[[keras.Model], dict[str, float]]:
-    """The default validation: the `Evaluator`'s Recall and NDCG on `data.valid` (train items excluded).
-    Users are described by their train items."""
+    """The default validation: the `Evaluator`'s Recall and NDCG on `data.valid` (train items excluded), among the items
+    with train interactions. Users are described by their train items."""
     evaluator = Evaluator(data, "valid", ks, metrics=("recall", "ndcg"))
-    users, items = user_inputs(data, ("train",)), feature_tables(data, "item")
-    return lambda model: evaluator(cosine_scores(model, users, items))
+    users, items, counts = user_inputs(data, ("train",)), feature_tables(data, "item"), data.item_counts()
+    if counts[1:].all(): return lambda model: evaluator(cosine_scores(model, users, items))
+    return lambda model: evaluator(restrict_candidates(cosine_scores(model, users, items), np.flatnonzero(counts)))
 
 # %% ../nbs/05_training.ipynb #db54756c
 class ValidationMetrics(keras.callbacks.Callback):
