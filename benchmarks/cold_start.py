@@ -36,16 +36,19 @@ OUT = ROOT / "benchmarks" / "results" / "cold_start.json"
 WORDS = MOVIELENS_ITEM_FEATURES  # genres (multi-hot), title words (text), release year
 TEXT = {**MOVIELENS_ITEM_FEATURES, "text": "vectors"}  # the same plus the pretrained vector of title + genres
 TEXT_NO_WORDS = {"genres": "multi_hot", "release_year": "numeric", "text": "vectors"}  # no per-word embeddings
+TEXT_ONLY = {"text": "vectors"}
 RUNS = {  # name: (settings on top of the default configuration, item features)
     "ids": (dict(item_ids=True, item_features=False), WORDS),
     "features": (dict(item_ids=False, item_features=True), WORDS),
     "ids + features": (dict(item_ids=True, item_features=True), WORDS),
     "features + text vectors": (dict(item_ids=False, item_features=True), TEXT),
+    "features + text vectors, no title words": (dict(item_ids=False, item_features=True), TEXT_NO_WORDS),
     "aligned, words": (dict(content_alignment=1.0), WORDS),
     "aligned, text vectors": (dict(content_alignment=1.0), TEXT),
     "aligned, text vectors, weight 0.1": (dict(content_alignment=0.1), TEXT),
     "aligned, text vectors, τ 0.5": (dict(content_alignment=1.0, ssl_temperature=0.5), TEXT),
     "aligned, text vectors, no title words": (dict(content_alignment=1.0), TEXT_NO_WORDS),
+    "aligned, text vectors only": (dict(content_alignment=1.0), TEXT_ONLY),
 }
 WARM = {"default": (TrainConfig(), None), "aligned, text vectors": (TrainConfig(content_alignment=1.0), TEXT)}
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from .towers import l2_normalize
+
 # %% auto #0
 __all__ = ['similarity_logits', 'bpr_loss', 'info_nce_loss', 'logq_correction', 'negative_mask', 'with_extra_negatives',
            'mixture_logq', 'in_batch_softmax_loss', 'multi_positive_softmax_loss', 'full_softmax_loss',
@@ -33,7 +35,7 @@ def similarity_logits(u, v, temperature: float = 1.0, normalize: bool = True):
     v = ops.convert_to_tensor(v, dtype=u.dtype)
     if u.shape[-1] is not None and v.shape[-1] is not None and u.shape[-1] != v.shape[-1]:
         raise ValueError(f"u and v must have the same embedding size, got {u.shape[-1]} and {v.shape[-1]}.")
-    if normalize: u, v = ops.normalize(u, axis=-1), ops.normalize(v, axis=-1)
+    if normalize: u, v = l2_normalize(u), l2_normalize(v)
     if len(v.shape) == 2: return ops.matmul(u, ops.transpose(v)) / temperature
     if len(v.shape) == 3: return ops.einsum("bd,bkd->bk", u, v) / temperature
     raise ValueError(f"v must be [N, D] (shared candidates) or [B, K, D] (per-row candidates), got shape {v.shape}.")
@@ -245,7 +247,7 @@ def alignment(u, v, alpha: float = 2.0, normalize: bool = True):
     "Mean `‖f(u_i) − f(v_i)‖^alpha` over the positive pairs (rows of `u`, `v`): a scalar, lower is better."
     u = ops.convert_to_tensor(u)
     v = ops.convert_to_tensor(v, dtype=u.dtype)
-    if normalize: u, v = ops.normalize(u, axis=-1), ops.normalize(v, axis=-1)
+    if normalize: u, v = l2_normalize(u), l2_normalize(v)
     return ops.mean(ops.power(ops.sum(ops.square(u - v), axis=-1), alpha / 2))
 
 # %% ../nbs/03_loss_derivation.ipynb #0af438d2
@@ -260,7 +262,7 @@ def uniformity(x, t: float = 2.0, normalize: bool = True):
     x = ops.convert_to_tensor(x)
     if x.shape[0] is not None and x.shape[0] < 2:
         raise ValueError("uniformity needs at least 2 rows (it averages over pairs).")
-    if normalize: x = ops.normalize(x, axis=-1)
+    if normalize: x = l2_normalize(x)
     n = ops.shape(x)[0]
     rows = ops.arange(n)
     upper = ops.less(rows[:, None], rows[None, :])

@@ -22,9 +22,9 @@ from .data import EncodedDataset, RaggedRows, spec_from_config, spec_to_config
 
 # %% auto #0
 __all__ = ['PRODUCT_POOLING_ROWS', 'embedding_rows', 'RowEmbedding', 'pool_embeddings', 'HistoryEncoder', 'FeatureEncoder',
-           'movielens_item_texts', 'wordllama_encoder', 'encode_texts', 'Tower', 'graph_adjacency', 'sparse_matmul',
-           'perturb_embeddings', 'LightGCN', 'LightGCNEncoder', 'TwoTowerModel', 'serialize_together', 'pca_2d',
-           'first_label']
+           'movielens_item_texts', 'wordllama_encoder', 'encode_texts', 'l2_normalize', 'Tower', 'graph_adjacency',
+           'sparse_matmul', 'perturb_embeddings', 'LightGCN', 'LightGCNEncoder', 'TwoTowerModel', 'serialize_together',
+           'pca_2d', 'first_label']
 
 # %% ../nbs/02_feature_extraction.ipynb #4a995241
 PRODUCT_POOLING_ROWS = 4096  # tables up to this many rows pool by a matrix product, larger ones by a gather
@@ -242,6 +242,11 @@ def encode_texts(texts: pd.Series,  # one text per entity, indexed by entity id
         os.replace(part, cache)
     return pd.Series(list(vectors), index=texts.index)
 
+# %% ../nbs/02_feature_extraction.ipynb #l2n00002
+def l2_normalize(x, epsilon: float = 1e-12):
+    "`x / ‖x‖` along the last axis; a vector with ‖x‖² < `epsilon` is scaled by 1/√epsilon (zero stays zero)."
+    return x * ops.rsqrt(ops.maximum(ops.sum(ops.square(x), axis=-1, keepdims=True), epsilon))
+
 # %% ../nbs/02_feature_extraction.ipynb #f151b3a1
 _NORMS = {"batch": keras.layers.BatchNormalization, "layer": keras.layers.LayerNormalization}
 
@@ -297,7 +302,7 @@ def call(self: Tower, features: dict, training=False):  # noqa: F811
         x = self.activation_fn(x)
         if self.drop is not None: x = self.drop(x, training=training)
     if self.projection is not None: x = self.projection(x)
-    return ops.normalize(x, axis=-1) if self.normalize else x
+    return l2_normalize(x) if self.normalize else x
 
 # %% ../nbs/02_feature_extraction.ipynb #91c1312d
 @patch

@@ -24,7 +24,7 @@ from keras import ops
 from .data import EncodedDataset, feature_tables, history_table, item_frequencies, pair_dataset, user_dataset
 from .evaluation import KNOWN_PARTS, Evaluator, restrict_candidates
 from .losses import candidate_mask, full_softmax_loss, in_batch_softmax_loss, info_nce_views, mixture_logq
-from .towers import FeatureEncoder, HistoryEncoder, LightGCN, LightGCNEncoder, Tower, TwoTowerModel
+from .towers import FeatureEncoder, HistoryEncoder, LightGCN, LightGCNEncoder, Tower, TwoTowerModel, l2_normalize
 
 # ruff would join these imports into one wrapped over several lines, which nbdev_export does not make relative
 # isort: split
@@ -255,8 +255,8 @@ def sampled_loss(self: FullSoftmax, batch: dict, outputs):
     "Each user's sampled softmax loss [B]: Σ over their positives of log Ẑ − s ('sum'), or its mean ('mean')."
     users, positive_vectors, ids, candidate_vectors = outputs
     positives = batch["positives"]
-    users = ops.normalize(users, axis=-1)
-    positive_logits = ops.einsum("bd,bpd->bp", users, ops.normalize(positive_vectors, axis=-1)) / self.temperature
+    users = l2_normalize(users)
+    positive_logits = ops.einsum("bd,bpd->bp", users, l2_normalize(positive_vectors)) / self.temperature
     per_user = sampled_multi_positive_loss(positive_logits, positives > 0,
                                            similarity_logits(users, candidate_vectors, self.temperature),
                                            candidate_mask(positives, ids, self.n_items), self.log_weight)

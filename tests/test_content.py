@@ -3,14 +3,18 @@ import hashlib
 import json
 import socket
 import sys
+import tempfile
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from keras import ops
 
 from contrastrec.cli import main
-from contrastrec.data import load_movielens_100k
+from contrastrec.data import VectorSpec, load_movielens_100k, read_vectors
 from contrastrec.recommend import Recommender
 from contrastrec.towers import encode_texts, movielens_item_texts, wordllama_encoder
 
@@ -119,3 +123,26 @@ def test_the_real_encoder_runs_offline(monkeypatch):
     assert v.shape == (3, 256) and v.dtype == np.float32 and np.isfinite(v).all()
     v /= np.linalg.norm(v, axis=1, keepdims=True)
     assert v[0] @ v[1] > v[0] @ v[2] + 0.1  # two animated children's films are nearer each other than a thriller
+
+
+@settings(max_examples=25, deadline=None)
+@given(n=st.integers(1, 30), width=st.integers(1, 6), seed=st.integers(0, 2**32 - 1))
+def test_every_vector_file_layout_reads_back_the_same(n, width, seed):
+    "Any ids (shuffled, sparse) and any float32 vectors come back from .npz, .npy, .csv and .parquet as written."
+    rng = np.random.default_rng(seed)
+    ids = rng.choice(10 * n, size=n, replace=False)
+    vectors = rng.normal(size=(n, width)).astype("float32")
+    table = pd.DataFrame({"item_id": ids, **{f"d{j}": vectors[:, j].astype("float64") for j in range(width)}})
+    with tempfile.TemporaryDirectory() as tmp:
+        files = [Path(tmp, f"v.{suffix}") for suffix in ("npz", "npy", "csv", "parquet")]
+        np.savez(files[0], ids=ids, vectors=vectors)
+        np.save(files[1], np.column_stack([ids, vectors.astype("float64")]))
+        table.to_csv(files[2], index=False)
+        table.to_parquet(files[3])
+        for file in files:
+            back = read_vectors(file)
+            assert list(back.index) == list(ids), file
+            np.testing.assert_array_equal(np.stack(back.to_numpy()), vectors, err_msg=str(file))
+            spec = VectorSpec.fit("v", back)
+            rows = spec.transform(back)
+            assert spec.width == width and np.allclose(np.linalg.norm(rows, axis=1), 1, atol=1e-5)
