@@ -965,6 +965,8 @@ def _check_feature_table(table: pd.DataFrame | None, kinds: dict[str, str], what
     if table is None: raise ValueError(f"{what} features {list(kinds)} were requested but no {what} table was given.")
     if missing := [c for c in kinds if c not in table.columns]:
         raise ValueError(f"the {what} table has no column(s) {missing}; it has {list(table.columns)}.")
+    if reserved := [c for c in kinds if c in ("id", "history", "positives")]:
+        raise ValueError(f"{what} feature name(s) {reserved} are the model's own inputs; rename the column(s).")
 
 # %% ../nbs/01_data_prep.ipynb #918e9447
 def _encode_table(vocab: Vocabulary, table: pd.DataFrame | None, kinds: dict[str, str], what: str) -> tuple[list, dict]:
