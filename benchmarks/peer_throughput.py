@@ -19,25 +19,18 @@ examples/s per round and the ratio of the medians.
 """
 import argparse
 import dataclasses
-import time
 
 import keras
 import keras_rs
 import numpy as np
 import tensorflow as tf
+from epoch_times import EpochTimes  # benchmarks/epoch_times.py, beside this script
 from keras import ops
 
 from contrastrec.data import encode, item_frequencies, load_benchmark_split
 from contrastrec.training import LazyAdam, TrainConfig, fit
 
 BATCH, TEMPERATURE, LEARNING_RATE = 1024, 0.2, 1e-3
-
-
-class EpochTimes(keras.callbacks.Callback):
-    "Wall seconds of each epoch."
-    def on_train_begin(self, logs=None): self.seconds = []
-    def on_epoch_begin(self, epoch, logs=None): self.start = time.perf_counter()
-    def on_epoch_end(self, epoch, logs=None): self.seconds.append(time.perf_counter() - self.start)
 
 
 class KerasRSRetrieval(keras.Model):

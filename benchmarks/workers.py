@@ -35,16 +35,11 @@ def measure(name: str, epochs: int, out: str) -> None:
     from contrastrec.distributed import join_workers, workers_from_environment
     workers = workers_from_environment()
     if workers: join_workers(workers)
-    import keras
     import numpy as np
+    from epoch_times import EpochTimes  # benchmarks/epoch_times.py, beside this script
 
     from contrastrec.data import encode, load_benchmark_split
     from contrastrec.training import TrainConfig, fit
-
-    class EpochTimes(keras.callbacks.Callback):
-        def on_train_begin(self, logs=None): self.seconds = []
-        def on_epoch_begin(self, epoch, logs=None): self.start = time.perf_counter()
-        def on_epoch_end(self, epoch, logs=None): self.seconds.append(time.perf_counter() - self.start)
 
     data = encode(load_benchmark_split(name))
     data = dataclasses.replace(data, valid=None)  # the throughput of training alone
