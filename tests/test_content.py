@@ -146,3 +146,19 @@ def test_every_vector_file_layout_reads_back_the_same(n, width, seed):
             spec = VectorSpec.fit("v", back)
             rows = spec.transform(back)
             assert spec.width == width and np.allclose(np.linalg.norm(rows, axis=1), 1, atol=1e-5)
+
+
+def test_user_vectors_feed_the_user_tower(ml150_split_folder):
+    "The vectors kind works on the user side too: a user table with a vector column trains and serves."
+    from contrastrec.data import encode
+    from contrastrec.training import TrainConfig, fit
+    _, split = ml150_split_folder
+    users = load_movielens_100k().users
+    rng = np.random.default_rng(0)
+    table = users.assign(v=pd.Series(list(rng.normal(size=(len(users), 5)).astype("float32")), index=users.index))
+    data = encode(split, table, user_features={"v": "vectors"})
+    assert data.user_specs == [VectorSpec("v", 5)] and data.user_features["v"].shape == (data.n_users, 5)
+    model, history = fit(data, TrainConfig(dim=8, epochs=1, patience=1, user_features=True), verbose=0)
+    assert model.user_tower.input_keys == ["v", "history"] and np.isfinite(history.history["loss"]).all()
+    scores = model.score_fn(data, "valid")(np.arange(1, 4))
+    assert scores.shape == (3, data.n_items) and np.isfinite(scores).all()
