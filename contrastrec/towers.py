@@ -222,24 +222,29 @@ def _texts_fingerprint(texts: pd.Series, probe: np.ndarray) -> str:
     return h.hexdigest()
 
 # %% ../nbs/02_feature_extraction.ipynb #txt00007
+def _encoded(texts: pd.Series, encoder: Callable[[list[str]], np.ndarray]) -> np.ndarray:
+    "The encoder's float32 vectors of `texts` (missing texts as empty ones), one per text."
+    vectors = np.asarray(encoder(texts.fillna("").astype(str).tolist()), "float32")
+    if vectors.shape[0] != len(texts):
+        raise ValueError(f"the encoder returned {vectors.shape[0]} vectors for {len(texts)} texts.")
+    return vectors
+
+# %% ../nbs/02_feature_extraction.ipynb #txt00017
 def encode_texts(texts: pd.Series,  # one text per entity, indexed by entity id
                  encoder: Callable[[list[str]], np.ndarray],  # texts → [n, width] vectors
                  cache: str | Path | None = None,  # an .npz file to reuse the vectors from (and write them to)
                 ) -> pd.Series:
     """Each entity's vector as a Series of float32 arrays indexed like `texts`: a column for a feature table
-    (kind 'vectors'). Memory O(entities × width); the encoder runs once per cache."""
-    fingerprint = _texts_fingerprint(texts, encoder(["contrastrec cache probe"]))
-    cache = None if cache is None else Path(cache)
-    if cache is not None and cache.is_file():
+    (kind 'vectors'). Memory O(entities × width); with a cache, the encoder runs once per cache (plus a probe)."""
+    if cache is None: return pd.Series(list(_encoded(texts, encoder)), index=texts.index)
+    cache, fingerprint = Path(cache), _texts_fingerprint(texts, encoder(["contrastrec cache probe"]))
+    if cache.is_file():
         with np.load(cache, allow_pickle=False) as f:
             if str(f["fingerprint"]) == fingerprint: return pd.Series(list(f["vectors"]), index=texts.index)
-    vectors = np.asarray(encoder(texts.fillna("").astype(str).tolist()), "float32")
-    if vectors.shape[0] != len(texts):
-        raise ValueError(f"the encoder returned {vectors.shape[0]} vectors for {len(texts)} texts.")
-    if cache is not None:
-        part = cache.with_name(cache.name + ".part.npz")
-        np.savez(part, fingerprint=fingerprint, vectors=vectors)
-        os.replace(part, cache)
+    vectors = _encoded(texts, encoder)
+    part = cache.with_name(cache.name + ".part.npz")
+    np.savez(part, fingerprint=fingerprint, vectors=vectors)
+    os.replace(part, cache)
     return pd.Series(list(vectors), index=texts.index)
 
 # %% ../nbs/02_feature_extraction.ipynb #l2n00002
