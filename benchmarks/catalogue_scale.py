@@ -4,14 +4,15 @@ Each scale has 10 interactions per item (10^5, 10^6 and 10^7 in all) and one use
 popularity follows a Zipf law (exponent 0.8) and user activity a flatter one (0.3), both drawn with a fixed seed;
 repeated (user, item) draws are merged, so the counts printed are those trained on. Each scale runs in its own
 process, so that its peak resident memory (VmHWM) is its own. Per scale:
-- training: `--epochs` epochs of the library's `fit` with `TrainConfig(**--config)` on train only (no validation);
+- training: `--epochs` epochs of the library's `fit` with `TrainConfig(**--config)` on train only (no validation;
+  the width is set to 256 by default so that the scales differ only in size);
   wall time of each epoch and train interactions per second of the last one (the first includes tracing);
 - serving (the largest scale, or those named by --serve): top-50 with seen items excluded, first for
   `--exact-users` users with the exact index and with the faiss index (recall@50 of the faiss lists against
   the exact ones, and the speed-up), then for `--ann-users` users with faiss alone.
 
     source tools/env.sh && nice .venv/bin/python benchmarks/catalogue_scale.py [--scales 10000 100000 1000000] \\
-        [--epochs 2] [--config '{"sparse_updates": true}'] [--out benchmarks/results/catalogue_scale.json]
+        [--epochs 2] [--config '{"dim": 256}'] [--out benchmarks/results/catalogue_scale.json]
 """
 from __future__ import annotations
 
@@ -58,7 +59,7 @@ def train(n_items: int, epochs: int, config: dict) -> tuple[dict, object, object
     import keras
 
     from contrastrec.data import Split, encode
-    from contrastrec.training import FullSoftmax, TrainConfig, batch_size_for, fit
+    from contrastrec.training import TrainConfig, fit, sized_config
 
     start = time.perf_counter()
     data = encode(Split(synthetic_interactions(n_items), None))
@@ -66,7 +67,8 @@ def train(n_items: int, epochs: int, config: dict) -> tuple[dict, object, object
            "longest_history": int(np.diff(data.matrix(["train"]).indptr).max()),
            "data_seconds": round(time.perf_counter() - start, 1)}
     c = TrainConfig.from_dict({**config, "epochs": epochs})
-    out["config"], out["batch_users"] = c.to_dict(), batch_size_for(c, data, FullSoftmax())
+    out["config"] = sized_config(c, data).to_dict()  # with the data-size rules applied, as trained
+    out["batch_users"] = out["config"]["batch_size"]
     print(f"{n_items:,} items: {out['n_users']:,} users, {out['train_pairs']:,} pairs (longest history "
           f"{out['longest_history']:,}), batch {out['batch_users']:,} users, built in {out['data_seconds']} s",
           flush=True)
@@ -130,7 +132,7 @@ def main() -> None:
     parser.add_argument("--scales", nargs="+", type=int, default=[10_000, 100_000, 1_000_000], help="catalogue sizes")
     parser.add_argument("--serve", nargs="*", type=int, help="scales to serve (default: the largest)")
     parser.add_argument("--epochs", type=int, default=2)
-    parser.add_argument("--config", default='{"sparse_updates": true}', help="TrainConfig fields, as JSON")
+    parser.add_argument("--config", default='{"dim": 256}', help="TrainConfig fields, as JSON")
     parser.add_argument("--exact-users", type=int, default=10_000)
     parser.add_argument("--ann-users", type=int, default=100_000)
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "catalogue_scale.json")

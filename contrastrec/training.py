@@ -33,12 +33,13 @@ from .losses import content_alignment_loss, sampled_multi_positive_loss, similar
 from .towers import RowEmbedding, _embed, _layer, _serialize, embedding_rows, graph_adjacency, serialize_together
 
 # %% auto #0
-__all__ = ['TrainConfig', 'Task', 'drop_target_from_history', 'gather_rows', 'FullSoftmax', 'multi_hot_rows', 'InBatchSoftmax',
-           'UserViews', 'GraphViews', 'ContentFallback', 'ContentAlignment', 'ContrastiveModel', 'serving_item_tower',
-           'batch_size_for', 'length_grouped', 'samples_catalogue', 'dim_for', 'temperature_for', 'patience_for',
-           'validate_every_for', 'sized_config', 'model_from_config', 'user_inputs', 'cosine_scores',
-           'validation_metrics', 'ValidationMetrics', 'ResumableEarlyStopping', 'seed_states', 'EpochSeeding',
-           'format_duration', 'EpochProgress', 'worker_shard', 'training_dataset', 'LazyAdam', 'fit']
+__all__ = ['WIDE_ITEMS', 'DECAY_STEPS', 'TrainConfig', 'Task', 'drop_target_from_history', 'gather_rows', 'FullSoftmax',
+           'multi_hot_rows', 'InBatchSoftmax', 'UserViews', 'GraphViews', 'ContentFallback', 'ContentAlignment',
+           'ContrastiveModel', 'serving_item_tower', 'batch_size_for', 'length_grouped', 'samples_catalogue', 'dim_for',
+           'temperature_for', 'patience_for', 'schedule_for', 'validate_every_for', 'sized_config', 'model_from_config',
+           'user_inputs', 'cosine_scores', 'validation_metrics', 'ValidationMetrics', 'ResumableEarlyStopping',
+           'seed_states', 'EpochSeeding', 'format_duration', 'EpochProgress', 'worker_shard', 'training_dataset',
+           'LazyAdam', 'fit']
 
 # %% ../nbs/05_training.ipynb #6a2120d2
 def _same_kind(value, default) -> bool:
@@ -52,7 +53,7 @@ def _same_kind(value, default) -> bool:
 
 # %% ../nbs/05_training.ipynb #8e9e0adf
 _CHOICES = {"objective": ("full_softmax", "in_batch"), "positive_weighting": ("sum", "mean"),
-            "lr_schedule": ("constant", "cosine")}
+            "lr_schedule": ("", "constant", "cosine")}
 
 def _check_train_config(c) -> None:
     "Raise a `ValueError` naming the setting to change if the configuration `c` cannot be built."
@@ -60,10 +61,12 @@ def _check_train_config(c) -> None:
         if getattr(c, name) not in allowed:
             raise ValueError(f"{name} must be one of {allowed}, not {getattr(c, name)!r}.")
     if c.batch_size < 0: raise ValueError(f"batch_size must be 0 (the data-size rule) or positive, not {c.batch_size}.")
-    for name in ("dim", "patience", "validate_every"):
+    for name in ("dim", "patience", "validate_every", "epochs"):
         if getattr(c, name) < 0:
             raise ValueError(f"{name} must be 0 (the data-size rule) or positive, not {getattr(c, name)}.")
     if c.negatives < 0: raise ValueError(f"negatives must be 0 (never sample) or positive, not {c.negatives}.")
+    if c.learning_rate < 0:
+        raise ValueError(f"learning_rate must be 0 (the data-size rule) or positive, not {c.learning_rate}.")
     if c.temperature < 0 or c.ssl_temperature <= 0:
         raise ValueError("temperatures must be positive (temperature 0: the data-size rule).")
     if c.sparse_updates and c.weight_decay:
@@ -83,7 +86,7 @@ def _check_train_config(c) -> None:
 class TrainConfig:
     "Everything that defines a training run; `to_dict`/`from_dict` round-trip it through JSON."
     objective: str = "full_softmax"  # 'full_softmax' (one example per user, whole catalogue) or 'in_batch' (pairs)
-    dim: int = 0  # width of the user and item vectors (0: `dim_for`'s rule, 512 or 256)
+    dim: int = 0  # width of the user and item vectors (0: `dim_for`'s rule, 512, or 256 past 100,000 items)
     hidden_units: tuple = ()  # MLP of both towers (empty: the pooled embedding is the vector)
     temperature: float = 0.0  # softmax temperature τ on cosine similarities (0: `temperature_for`'s rule)
     positive_weighting: str = "sum"  # full_softmax: 'sum' over a user's positives, or 'mean'
@@ -103,12 +106,12 @@ class TrainConfig:
     ssl_temperature: float = 0.2  # temperature of the view loss
     ssl_noise: float = 0.1  # SimGCL noise radius ε (graph encoder)
     content_alignment: float = 0.0  # weight of the content alignment (> 0: a content tower serves new items)
-    learning_rate: float = 1e-3  # Adam(W) learning rate
-    lr_schedule: str = "constant"  # 'constant' or 'cosine' decay over all epochs
+    learning_rate: float = 0.0  # Adam(W) learning rate (0: `schedule_for`'s rule, 1e-3 or 2e-3)
+    lr_schedule: str = ""  # 'constant' or 'cosine' decay over all epochs ('': `schedule_for`'s rule)
     weight_decay: float = 0.0  # decoupled weight decay (AdamW when > 0)
     sparse_updates: bool = False  # LazyAdam: a step updates only the embedding rows its batch reaches
     batch_size: int = 0  # users (full_softmax) or pairs (in_batch) per batch; 0: `batch_size_for`'s rule
-    epochs: int = 200  # maximum number of epochs
+    epochs: int = 0  # maximum number of epochs (0: `schedule_for`'s rule, 200 or a cosine decay's budget)
     patience: int = 0  # early stopping: epochs without a better validation score (0: `patience_for`'s rule)
     validate_every: int = 0  # epochs between validations (0: `validate_every_for`'s rule)
     monitor: str = "ndcg@20"  # validation metric for early stopping and model selection
@@ -598,9 +601,11 @@ def samples_catalogue(config: TrainConfig, data: EncodedDataset) -> bool:
     "Does `config`'s objective sample its softmax on `data` (more items with train interactions than `negatives`)?"
     return config.objective == "full_softmax" and 0 < config.negatives < int(np.count_nonzero(data.item_counts()))
 
+WIDE_ITEMS = 100_000  # the most items with train interactions that `dim = 0` gives 512 dimensions
+
 def dim_for(config: TrainConfig, data: EncodedDataset) -> int:
-    "The configured width; with `dim = 0`, 512, or 256 when the softmax samples the catalogue."
-    return config.dim or (256 if samples_catalogue(config, data) else 512)
+    "The configured width; with `dim = 0`, 512, or 256 for a catalogue of more than `WIDE_ITEMS` items with train pairs."
+    return config.dim or (256 if int(np.count_nonzero(data.item_counts())) > WIDE_ITEMS else 512)
 
 def temperature_for(config: TrainConfig, data: EncodedDataset) -> float:
     "The configured temperature; with `temperature = 0`, 0.2, or 0.1 when the softmax samples the catalogue."
@@ -610,6 +615,17 @@ def temperature_for(config: TrainConfig, data: EncodedDataset) -> float:
 def patience_for(config: TrainConfig, steps_per_epoch: int) -> int:
     "The configured patience; with `patience = 0`, the epochs that hold 1,200 optimiser steps, at least 5."
     return config.patience or max(5, round(1200 / steps_per_epoch))
+
+# %% ../nbs/05_training.ipynb #sch00002
+DECAY_STEPS = 3_600  # the optimiser steps a cosine schedule decays over when `epochs = 0`
+
+def schedule_for(config: TrainConfig, data: EncodedDataset, steps_per_epoch: int) -> tuple[float, str, int]:
+    """The configured learning rate, schedule and epochs. Left at 0 / '': over a catalogue scored whole, 1e-3,
+    constant, at most 200 epochs; over a sampled one, 2e-3 decayed by a cosine over `DECAY_STEPS` steps' epochs."""
+    schedule = config.lr_schedule or ("cosine" if samples_catalogue(config, data) else "constant")
+    cosine = schedule == "cosine"
+    return (config.learning_rate or (2e-3 if cosine else 1e-3), schedule,
+            config.epochs or (math.ceil(DECAY_STEPS / steps_per_epoch) if cosine else 200))
 
 # %% ../nbs/05_training.ipynb #b42eacd6
 def validate_every_for(config: TrainConfig, data: EncodedDataset, patience: int) -> int:
@@ -621,14 +637,17 @@ def validate_every_for(config: TrainConfig, data: EncodedDataset, patience: int)
 
 # %% ../nbs/05_training.ipynb #75334174
 def sized_config(config: TrainConfig, data: EncodedDataset) -> TrainConfig:
-    "`config` with the data-size rules applied: batch size, width, temperature, patience, validation interval, updates."
+    "`config` with the data-size rules applied: batch size, width, temperature, patience, validation, updates, schedule."
     task = FullSoftmax if config.objective == "full_softmax" else InBatchSoftmax
     batch_size = batch_size_for(config, data, task)
     examples = len(np.unique(data.train[:, 0])) if task.batches == "users" else len(data.train)
     lazy = config.sparse_updates or (samples_catalogue(config, data) and not config.weight_decay)
-    patience = patience_for(config, -(-examples // batch_size))
+    steps = -(-examples // batch_size)
+    patience = patience_for(config, steps)
+    learning_rate, schedule, epochs = schedule_for(config, data, steps)
     return replace(config, batch_size=batch_size, dim=dim_for(config, data), temperature=temperature_for(config, data),
-                   patience=patience, validate_every=validate_every_for(config, data, patience), sparse_updates=lazy)
+                   patience=patience, validate_every=validate_every_for(config, data, patience), sparse_updates=lazy,
+                   learning_rate=learning_rate, lr_schedule=schedule, epochs=epochs)
 
 # %% ../nbs/05_training.ipynb #b0f457df
 def _tasks_from_config(c: TrainConfig, graph: LightGCN | None) -> tuple[Task, list[Task]]:
