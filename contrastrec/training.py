@@ -604,7 +604,7 @@ def samples_catalogue(config: TrainConfig, data: EncodedDataset) -> bool:
 WIDE_ITEMS = 100_000  # the most items with train interactions that `dim = 0` gives 512 dimensions
 
 def dim_for(config: TrainConfig, data: EncodedDataset) -> int:
-    "The configured width; with `dim = 0`, 512, or 256 for a catalogue of more than `WIDE_ITEMS` items with train pairs."
+    "The configured width; with `dim = 0`, 512, or 256 past `WIDE_ITEMS` items with train pairs."
     return config.dim or (256 if int(np.count_nonzero(data.item_counts())) > WIDE_ITEMS else 512)
 
 def temperature_for(config: TrainConfig, data: EncodedDataset) -> float:
@@ -637,7 +637,7 @@ def validate_every_for(config: TrainConfig, data: EncodedDataset, patience: int)
 
 # %% ../nbs/05_training.ipynb #75334174
 def sized_config(config: TrainConfig, data: EncodedDataset) -> TrainConfig:
-    "`config` with the data-size rules applied: batch size, width, temperature, patience, validation, updates, schedule."
+    "`config` with the data-size rules applied: batch, width, temperature, patience, validation, updates, schedule."
     task = FullSoftmax if config.objective == "full_softmax" else InBatchSoftmax
     batch_size = batch_size_for(config, data, task)
     examples = len(np.unique(data.train[:, 0])) if task.batches == "users" else len(data.train)
