@@ -35,11 +35,11 @@ from .towers import RowEmbedding, _embed, _layer, _serialize, embedding_rows, gr
 # %% auto #0
 __all__ = ['WIDE_ITEMS', 'DECAY_STEPS', 'TrainConfig', 'Task', 'drop_target_from_history', 'gather_rows', 'FullSoftmax',
            'multi_hot_rows', 'InBatchSoftmax', 'UserViews', 'GraphViews', 'ContentFallback', 'ContentAlignment',
-           'ContrastiveModel', 'serving_item_tower', 'batch_size_for', 'length_grouped', 'samples_catalogue', 'dim_for',
-           'temperature_for', 'patience_for', 'schedule_for', 'validate_every_for', 'sized_config', 'model_from_config',
-           'user_inputs', 'cosine_scores', 'validation_metrics', 'ValidationMetrics', 'ResumableEarlyStopping',
-           'seed_states', 'EpochSeeding', 'format_duration', 'EpochProgress', 'worker_shard', 'training_dataset',
-           'LazyAdam', 'fit']
+           'ContrastiveModel', 'serving_item_tower', 'batch_size_for', 'length_grouped', 'trained_items',
+           'samples_catalogue', 'dim_for', 'temperature_for', 'patience_for', 'schedule_for', 'validate_every_for',
+           'sized_config', 'model_from_config', 'user_inputs', 'cosine_scores', 'validation_metrics',
+           'ValidationMetrics', 'ResumableEarlyStopping', 'seed_states', 'EpochSeeding', 'format_duration',
+           'EpochProgress', 'worker_shard', 'training_dataset', 'LazyAdam', 'fit']
 
 # %% ../nbs/05_training.ipynb #6a2120d2
 def _same_kind(value, default) -> bool:
@@ -197,8 +197,9 @@ class FullSoftmax(Task):
 def adapt(self: FullSoftmax, data: EncodedDataset) -> None:
     "The catalogue's inputs and the softmax's candidates (mask and ids): the items with train interactions."
     self.catalogue = {k: ops.convert_to_tensor(v) for k, v in feature_tables(data, "item").items()}
-    self.is_candidate = ops.convert_to_tensor(data.item_counts() > 0)
-    self.candidates = ops.convert_to_tensor(np.flatnonzero(data.item_counts() > 0).astype("int32"))
+    trained = data.item_counts() > 0
+    self.is_candidate = ops.convert_to_tensor(trained)
+    self.candidates = ops.convert_to_tensor(np.flatnonzero(trained).astype("int32"))
     self.n_items = data.n_items
 
 # %% ../nbs/05_training.ipynb #e34271e8
@@ -597,15 +598,19 @@ def length_grouped(batch_size: int) -> bool:
     return batch_size >= 256
 
 # %% ../nbs/05_training.ipynb #9a2b37fe
+def trained_items(data: EncodedDataset) -> int:
+    "The number of items with train interactions: the softmax's candidates, the catalogue the rules size for."
+    return int(np.count_nonzero(data.item_counts()))
+
 def samples_catalogue(config: TrainConfig, data: EncodedDataset) -> bool:
     "Does `config`'s objective sample its softmax on `data` (more items with train interactions than `negatives`)?"
-    return config.objective == "full_softmax" and 0 < config.negatives < int(np.count_nonzero(data.item_counts()))
+    return config.objective == "full_softmax" and 0 < config.negatives < trained_items(data)
 
 WIDE_ITEMS = 100_000  # the most items with train interactions that `dim = 0` gives 512 dimensions
 
 def dim_for(config: TrainConfig, data: EncodedDataset) -> int:
     "The configured width; with `dim = 0`, 512, or 256 past `WIDE_ITEMS` items with train pairs."
-    return config.dim or (256 if int(np.count_nonzero(data.item_counts())) > WIDE_ITEMS else 512)
+    return config.dim or (256 if trained_items(data) > WIDE_ITEMS else 512)
 
 def temperature_for(config: TrainConfig, data: EncodedDataset) -> float:
     "The configured temperature; with `temperature = 0`, 0.2, or 0.1 when the softmax samples the catalogue."
@@ -632,7 +637,7 @@ def validate_every_for(config: TrainConfig, data: EncodedDataset, patience: int)
     """The configured interval; with `validate_every = 0`, ⌈valid users × items / (250 × train pairs)⌉ epochs, at most
     half the `patience`, and 1 without a valid part."""
     if config.validate_every or data.valid is None: return config.validate_every or 1
-    scores = len(np.unique(data.valid[:, 0])) * int(np.count_nonzero(data.item_counts()))
+    scores = len(np.unique(data.valid[:, 0])) * trained_items(data)
     return max(1, min(patience // 2, math.ceil(scores / (250 * len(data.train)))))
 
 # %% ../nbs/05_training.ipynb #75334174
