@@ -164,7 +164,8 @@ def _fit_on_split(parts, sides: tuple, config, refit: bool):
     if best is None: raise ValueError("--refit needs valid interactions to choose the number of epochs.")
     print(f"refitting on train + valid for {best} epochs ...")
     refit_data = encode(parts.for_refit(), *sides, new_items=new_items)
-    return Recommender.fit(refit_data, dataclasses.replace(rec.config, epochs=best))
+    decay = rec.config.decay_epochs or rec.config.epochs  # the selected epochs' learning rates, not a shorter decay
+    return Recommender.fit(refit_data, dataclasses.replace(rec.config, epochs=best, decay_epochs=decay))
 
 # %% ../nbs/08_cli.ipynb #20b9191c
 def _train_workers(args: argparse.Namespace) -> None:

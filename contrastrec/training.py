@@ -67,6 +67,8 @@ def _check_train_config(c) -> None:
     if c.negatives < 0: raise ValueError(f"negatives must be 0 (never sample) or positive, not {c.negatives}.")
     if c.learning_rate < 0:
         raise ValueError(f"learning_rate must be 0 (the data-size rule) or positive, not {c.learning_rate}.")
+    if c.decay_epochs < 0 or 0 < c.decay_epochs < c.epochs:
+        raise ValueError(f"decay_epochs must be 0 (the epochs) or at least epochs ({c.epochs}), not {c.decay_epochs}.")
     if c.temperature < 0 or c.ssl_temperature <= 0:
         raise ValueError("temperatures must be positive (temperature 0: the data-size rule).")
     if c.sparse_updates and c.weight_decay:
@@ -108,6 +110,7 @@ class TrainConfig:
     content_alignment: float = 0.0  # weight of the content alignment (> 0: a content tower serves new items)
     learning_rate: float = 0.0  # Adam(W) learning rate (0: `schedule_for`'s rule, 1e-3 or 2e-3)
     lr_schedule: str = ""  # 'constant' or 'cosine' decay over all epochs ('': `schedule_for`'s rule)
+    decay_epochs: int = 0  # cosine: the epochs the rate decays over (0: `epochs`; more: a run stopped part-way)
     weight_decay: float = 0.0  # decoupled weight decay (AdamW when > 0)
     sparse_updates: bool = False  # LazyAdam: a step updates only the embedding rows its batch reaches
     batch_size: int = 0  # users (full_softmax) or pairs (in_batch) per batch; 0: `batch_size_for`'s rule
@@ -904,9 +907,10 @@ def get_config(self: LazyAdam) -> dict:  # noqa: F811
 # %% ../nbs/05_training.ipynb #8f22fb43
 def _optimizer(config: TrainConfig, steps_per_epoch: int) -> keras.optimizers.Optimizer:
     """Adam (LazyAdam with `sparse_updates`, AdamW with weight decay) at the configured learning rate.
-    The rate is constant, or decayed over `epochs` × `steps_per_epoch`."""
+    The rate is constant, or decayed over `decay_epochs` (0: `epochs`) × `steps_per_epoch`."""
     lr = config.learning_rate
-    if config.lr_schedule == "cosine": lr = keras.optimizers.schedules.CosineDecay(lr, config.epochs * steps_per_epoch)
+    if config.lr_schedule == "cosine":
+        lr = keras.optimizers.schedules.CosineDecay(lr, (config.decay_epochs or config.epochs) * steps_per_epoch)
     if config.weight_decay: return keras.optimizers.AdamW(lr, weight_decay=config.weight_decay)
     return LazyAdam(lr) if config.sparse_updates else keras.optimizers.Adam(lr)
 
