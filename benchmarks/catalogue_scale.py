@@ -4,8 +4,9 @@ Each scale has 10 interactions per item (10^5, 10^6 and 10^7 in all) and one use
 popularity follows a Zipf law (exponent 0.8) and user activity a flatter one (0.3), both drawn with a fixed seed;
 repeated (user, item) draws are merged, so the counts printed are those trained on. Each scale runs in its own
 process, so that its peak resident memory (VmHWM) is its own. Per scale:
-- training: `--epochs` epochs of the library's `fit` with `TrainConfig(**--config)` on train only (no validation;
-  the width is set to 256 by default so that the scales differ only in size);
+- training: the first `--epochs` epochs of the library's `fit` with `TrainConfig(**--config)` on train only (no
+  validation; the width is set to 256 by default so that the scales differ only in size), the learning rate following
+  the data-size rule's schedule over its full length (`decay_epochs`), as the first epochs of a default run would;
   wall time of each epoch and train interactions per second of the last one (the first includes tracing);
 - serving (the largest scale, or those named by --serve): top-50 with seen items excluded, first for
   `--exact-users` users with the exact index and with the faiss index (recall@50 of the faiss lists against
@@ -17,6 +18,7 @@ process, so that its peak resident memory (VmHWM) is its own. Per scale:
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import platform
@@ -66,8 +68,9 @@ def train(n_items: int, epochs: int, config: dict) -> tuple[dict, object, object
     out = {"n_users": data.n_users - 1, "n_items": data.n_items - 1, "train_pairs": len(data.train),
            "longest_history": int(np.diff(data.matrix(["train"]).indptr).max()),
            "data_seconds": round(time.perf_counter() - start, 1)}
-    c = TrainConfig.from_dict({**config, "epochs": epochs})
-    out["config"] = sized_config(c, data).to_dict()  # with the data-size rules applied, as trained
+    rule = sized_config(TrainConfig.from_dict(config), data)  # the data-size rules, the schedule's length among them
+    c = dataclasses.replace(rule, epochs=epochs, decay_epochs=max(epochs, rule.decay_epochs or rule.epochs))
+    out["config"] = c.to_dict()  # as trained
     out["batch_users"] = out["config"]["batch_size"]
     print(f"{n_items:,} items: {out['n_users']:,} users, {out['train_pairs']:,} pairs (longest history "
           f"{out['longest_history']:,}), batch {out['batch_users']:,} users, built in {out['data_seconds']} s",

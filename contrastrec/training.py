@@ -35,11 +35,11 @@ from .towers import RowEmbedding, _embed, _layer, _serialize, embedding_rows, gr
 # %% auto #0
 __all__ = ['WIDE_ITEMS', 'DECAY_STEPS', 'TrainConfig', 'Task', 'drop_target_from_history', 'gather_rows', 'FullSoftmax',
            'multi_hot_rows', 'InBatchSoftmax', 'UserViews', 'GraphViews', 'ContentFallback', 'ContentAlignment',
-           'ContrastiveModel', 'serving_item_tower', 'batch_size_for', 'length_grouped', 'trained_items',
-           'samples_catalogue', 'dim_for', 'temperature_for', 'patience_for', 'schedule_for', 'validate_every_for',
-           'sized_config', 'model_from_config', 'user_inputs', 'cosine_scores', 'validation_metrics',
-           'ValidationMetrics', 'ResumableEarlyStopping', 'seed_states', 'EpochSeeding', 'format_duration',
-           'EpochProgress', 'worker_shard', 'training_dataset', 'LazyAdam', 'fit']
+           'ContrastiveModel', 'serving_item_tower', 'trained_users', 'batch_size_for', 'length_grouped',
+           'trained_items', 'samples_catalogue', 'dim_for', 'temperature_for', 'patience_for', 'schedule_for',
+           'validate_every_for', 'sized_config', 'model_from_config', 'user_inputs', 'cosine_scores',
+           'validation_metrics', 'ValidationMetrics', 'ResumableEarlyStopping', 'seed_states', 'EpochSeeding',
+           'format_duration', 'EpochProgress', 'worker_shard', 'training_dataset', 'LazyAdam', 'fit']
 
 # %% ../nbs/05_training.ipynb #6a2120d2
 def _same_kind(value, default) -> bool:
@@ -588,13 +588,16 @@ def _towers_from_config(c: TrainConfig, data: EncodedDataset) -> tuple[Tower, To
     return *towers, graph
 
 # %% ../nbs/05_training.ipynb #3e8a7f68
+def trained_users(data: EncodedDataset) -> int:
+    "The number of users with train interactions: an epoch's examples when batches hold users."
+    return len(np.unique(data.train[:, 0]))
+
 def batch_size_for(config: TrainConfig, data: EncodedDataset, task: Task) -> int:
     """The configured batch size; with `batch_size = 0`, 1/32 of the users with train items, a multiple of 32 from 32
     to 256."""
     if config.batch_size: return config.batch_size
     if task.batches == "pairs": return 1024
-    users = len(np.unique(data.train[:, 0]))
-    return min(256, max(32, 32 * round(users / 32 / 32)))
+    return min(256, max(32, 32 * round(trained_users(data) / 32 / 32)))
 
 def length_grouped(batch_size: int) -> bool:
     "Are user batches of this size grouped by history length (chapter 1)? From 256 users on."
@@ -648,7 +651,7 @@ def sized_config(config: TrainConfig, data: EncodedDataset) -> TrainConfig:
     "`config` with the data-size rules applied: batch, width, temperature, patience, validation, updates, schedule."
     task = FullSoftmax if config.objective == "full_softmax" else InBatchSoftmax
     batch_size = batch_size_for(config, data, task)
-    examples = len(np.unique(data.train[:, 0])) if task.batches == "users" else len(data.train)
+    examples = trained_users(data) if task.batches == "users" else len(data.train)
     lazy = config.sparse_updates or (samples_catalogue(config, data) and not config.weight_decay)
     steps = -(-examples // batch_size)
     patience = patience_for(config, steps)
