@@ -61,7 +61,7 @@ def train(n_items: int, epochs: int, config: dict) -> tuple[dict, object, object
     import keras
 
     from contrastrec.data import Split, encode
-    from contrastrec.training import TrainConfig, fit, sized_config
+    from contrastrec.training import TrainConfig, decay_length, fit, sized_config
 
     start = time.perf_counter()
     data = encode(Split(synthetic_interactions(n_items), None))
@@ -69,7 +69,7 @@ def train(n_items: int, epochs: int, config: dict) -> tuple[dict, object, object
            "longest_history": int(np.diff(data.matrix(["train"]).indptr).max()),
            "data_seconds": round(time.perf_counter() - start, 1)}
     rule = sized_config(TrainConfig.from_dict(config), data)  # the data-size rules, the schedule's length among them
-    c = dataclasses.replace(rule, epochs=epochs, decay_epochs=max(epochs, rule.decay_epochs or rule.epochs))
+    c = dataclasses.replace(rule, epochs=epochs, decay_epochs=max(epochs, decay_length(rule)))
     out["config"] = c.to_dict()  # as trained
     out["batch_users"] = out["config"]["batch_size"]
     print(f"{n_items:,} items: {out['n_users']:,} users, {out['train_pairs']:,} pairs (longest history "

@@ -152,6 +152,7 @@ def _fit_on_split(parts, sides: tuple, config, refit: bool):
     With `refit`, it is then refitted on train + valid with the same settings."""
     from contrastrec.data import encode
     from contrastrec.recommend import Recommender
+    from contrastrec.training import decay_length
     new_items = config.content_alignment > 0 and sides[1] is not None  # a content tower can serve the table's others
     data = encode(parts, *sides, new_items=new_items)
     print(f"training on {len(parts.train):,} interactions of {data.n_users - 1:,} users "
@@ -164,7 +165,7 @@ def _fit_on_split(parts, sides: tuple, config, refit: bool):
     if best is None: raise ValueError("--refit needs valid interactions to choose the number of epochs.")
     print(f"refitting on train + valid for {best} epochs ...")
     refit_data = encode(parts.for_refit(), *sides, new_items=new_items)
-    decay = rec.config.decay_epochs or rec.config.epochs  # the selected epochs' learning rates, not a shorter decay
+    decay = decay_length(rec.config)  # the selected epochs' learning rates, not a shorter decay
     return Recommender.fit(refit_data, dataclasses.replace(rec.config, epochs=best, decay_epochs=decay))
 
 # %% ../nbs/08_cli.ipynb #20b9191c

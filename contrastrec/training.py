@@ -39,7 +39,7 @@ __all__ = ['WIDE_ITEMS', 'DECAY_STEPS', 'TrainConfig', 'Task', 'drop_target_from
            'trained_items', 'samples_catalogue', 'dim_for', 'temperature_for', 'patience_for', 'schedule_for',
            'validate_every_for', 'sized_config', 'model_from_config', 'user_inputs', 'cosine_scores',
            'validation_metrics', 'ValidationMetrics', 'ResumableEarlyStopping', 'seed_states', 'EpochSeeding',
-           'format_duration', 'EpochProgress', 'worker_shard', 'training_dataset', 'LazyAdam', 'fit']
+           'format_duration', 'EpochProgress', 'worker_shard', 'training_dataset', 'LazyAdam', 'decay_length', 'fit']
 
 # %% ../nbs/05_training.ipynb #6a2120d2
 def _same_kind(value, default) -> bool:
@@ -908,12 +908,16 @@ def get_config(self: LazyAdam) -> dict:  # noqa: F811
     return {**super(LazyAdam, self).get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon}
 
 # %% ../nbs/05_training.ipynb #8f22fb43
+def decay_length(config: TrainConfig) -> int:
+    "The epochs a cosine schedule decays over: `decay_epochs`, or `epochs` when it is 0."
+    return config.decay_epochs or config.epochs
+
 def _optimizer(config: TrainConfig, steps_per_epoch: int) -> keras.optimizers.Optimizer:
     """Adam (LazyAdam with `sparse_updates`, AdamW with weight decay) at the configured learning rate.
-    The rate is constant, or decayed over `decay_epochs` (0: `epochs`) × `steps_per_epoch`."""
+    The rate is constant, or decayed over `decay_length(config)` × `steps_per_epoch`."""
     lr = config.learning_rate
     if config.lr_schedule == "cosine":
-        lr = keras.optimizers.schedules.CosineDecay(lr, (config.decay_epochs or config.epochs) * steps_per_epoch)
+        lr = keras.optimizers.schedules.CosineDecay(lr, decay_length(config) * steps_per_epoch)
     if config.weight_decay: return keras.optimizers.AdamW(lr, weight_decay=config.weight_decay)
     return LazyAdam(lr) if config.sparse_updates else keras.optimizers.Adam(lr)
 
