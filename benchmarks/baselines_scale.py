@@ -2,8 +2,10 @@
 
 Protocol (the benchmark README's): ItemKNN's k selected on valid NDCG@20 over a small grid, the selected model
 reported on valid and test; full ranking over every item, known items excluded, Recall@20 and NDCG@20.
-EASE is fitted for each λ given with --ease (one fit of a 38k-item catalogue is a half-hour n³ inverse on two
-cores, so its grid is whatever the caller can afford; a single λ is reported as not selected).
+EASE is fitted for each λ given with --ease (one fit of a 38k-item catalogue is a 10–25 minute n³ inverse on one
+BLAS thread, so its grid is whatever the caller can afford; a single λ is reported as not selected), in float64 or,
+with --ease-dtype float32, in a third of the memory and about half the time; the two are stored as separate models,
+"EASE" and "EASE float32".
 For every fit: wall-clock seconds, the peak of numpy/scipy allocations during the fit (`tracemalloc`), and the
 size of the fitted weights; for every dataset the process's peak resident memory so far (`ru_maxrss`, which
 includes TensorFlow's start-up and every earlier step). Writes benchmarks/results/baselines_scale.json, keeping
@@ -12,6 +14,8 @@ the entries of datasets not re-run.
     source tools/env.sh && nice .venv/bin/python benchmarks/baselines_scale.py [yelp2018 gowalla] [--k 50 100 ...]
     source tools/env.sh && OPENBLAS_NUM_THREADS=1 nice .venv/bin/python benchmarks/baselines_scale.py yelp2018 \
         --models ease --ease 500
+    source tools/env.sh && OPENBLAS_NUM_THREADS=1 nice .venv/bin/python benchmarks/baselines_scale.py yelp2018 \
+        --models ease --ease 250 500 1000 --ease-dtype float32
 
 (EASE on Yelp2018's 38k items with OpenBLAS's default threads died with a segmentation fault inside OpenBLAS's
 Cholesky on 2026-12-02; one BLAS thread completed it.)
@@ -116,12 +120,14 @@ def selected_on_valid(name: str, models, data, evaluators: dict) -> dict:
             "test": test, "test_eval_seconds": test_s, "grid": grid, "selected": len(grid) > 1}
 
 
-def benchmark(name: str, models: list[str], ks: list[int], lams: list[float], run: dict) -> dict:
+def benchmark(name: str, models: list[str], ks: list[int], lams: list[float], ease_dtype: str, run: dict) -> dict:
     data, out = dataset_summary(name)
     evaluators = {part: Evaluator(data, part, ks=(20,), metrics=METRICS) for part in ("valid", "test")}
+    ease_key = "EASE" if ease_dtype == "float64" else f"EASE {ease_dtype}"
     fits = {"mostpopular": ("MostPopular", lambda: most_popular(data, evaluators)),
             "itemknn": ("ItemKNN", lambda: selected_on_valid("ItemKNN", (ItemKNN(k=k) for k in ks), data, evaluators)),
-            "ease": ("EASE", lambda: selected_on_valid("EASE", (EASE(lam=lam) for lam in lams), data, evaluators))}
+            "ease": (ease_key, lambda: selected_on_valid(ease_key, (EASE(lam, ease_dtype) for lam in lams), data,
+                                                          evaluators))}
     for model in models:
         key, fit = fits[model]
         out[key] = {"run": run, **fit()}
@@ -136,6 +142,8 @@ def main() -> None:
                         default=["mostpopular", "itemknn"])
     parser.add_argument("--k", nargs="+", type=int, default=[50, 100, 200, 400, 800], help="ItemKNN's grid")
     parser.add_argument("--ease", nargs="+", type=float, default=[500.0], help="EASE's λ grid")
+    parser.add_argument("--ease-dtype", choices=["float64", "float32"], default="float64",
+                        help="precision of EASE's inverse (float32: a third of the memory)")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "baselines_scale.json")
     args = parser.parse_args()
     previous = json.loads(args.out.read_text())["datasets"] if args.out.exists() else {}
@@ -144,7 +152,8 @@ def main() -> None:
                        "python": platform.python_version(), "numpy": np.__version__, "scipy": scipy.__version__,
                        "openblas_num_threads": os.environ.get("OPENBLAS_NUM_THREADS", "default")}}
     # times are wall-clock: a busy machine (see its load average) inflates them
-    datasets = {**previous, **{name: {**previous.get(name, {}), **benchmark(name, args.models, args.k, args.ease, run)}
+    datasets = {**previous, **{name: {**previous.get(name, {}), **benchmark(name, args.models, args.k, args.ease,
+                                                                                 args.ease_dtype, run)}
                                for name in args.names}}
     results = {"selected_on": f"valid {SELECT_ON}", "reported_on": "test", "datasets": datasets}
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -351,11 +351,12 @@ class ItemKNN(ItemItemBaseline):
 
 # %% ../nbs/04_evaluation.ipynb #975c1a74
 def spd_inverse_in_place(a: np.ndarray, block: int = 1024) -> np.ndarray:
-    """The inverse of the symmetric positive definite float64 matrix `a`, written over `a` and returned.
+    """The inverse of the symmetric positive definite float32 or float64 matrix `a`, written over `a` and returned.
     Cholesky (LAPACK potrf, then potri) on `a`'s own storage, mirrored `block` columns at a time: no copy of `a`."""
     f = a if a.flags.f_contiguous else a.T  # a Fortran-ordered view of the symmetric matrix: LAPACK works in place
-    f, info = lapack.dpotrf(f, lower=False, overwrite_a=True)
-    if info == 0: f, info = lapack.dpotri(f, lower=False, overwrite_c=True)
+    potrf, potri = lapack.get_lapack_funcs(("potrf", "potri"), (f,))  # s- or d-, from the dtype
+    f, info = potrf(f, lower=False, overwrite_a=True)
+    if info == 0: f, info = potri(f, lower=False, overwrite_c=True)
     if info: raise np.linalg.LinAlgError(f"the matrix is not positive definite (LAPACK info {info}).")
     for start in range(0, len(f), block):  # potri leaves the inverse in the upper triangle: mirror it
         cols, end = slice(start, start + block), start + block
@@ -364,28 +365,30 @@ def spd_inverse_in_place(a: np.ndarray, block: int = 1024) -> np.ndarray:
     return a
 
 # %% ../nbs/04_evaluation.ipynb #592e5850
-def ease_weights(x: sp.csr_matrix, lam: float, block: int = 1024) -> np.ndarray:
-    """EASE's closed-form item–item weights `B = I − P·diagMat(1/diag(P))`, `P = (XᵀX + λI)⁻¹`, for binary `x`.
-    Memory: 12·n_items² bytes (the float64 Gram matrix, inverted in place, and the float32 B); time ≈ n_items³ flops."""
+def ease_weights(x: sp.csr_matrix, lam: float, dtype: str = "float64", block: int = 1024) -> np.ndarray:
+    """EASE's closed-form item–item weights `B = I − P·diagMat(1/diag(P))`, `P = (XᵀX + λI)⁻¹`, for binary `x`,
+    returned in float32. The Gram matrix is inverted and turned into B in place, in `dtype`. Memory: 12·n_items²
+    bytes in float64 (B's float32 copy beside it), 4·n_items² in float32; time ≈ n_items³ flops, half in float32."""
     if lam <= 0: raise ValueError(f"lam must be positive (it makes XᵀX + λI invertible), got {lam}.")
-    gram = (x.T @ x).astype("float64").toarray()
+    if dtype not in ("float32", "float64"): raise ValueError(f"dtype must be 'float32' or 'float64', not {dtype!r}.")
+    gram = (x.T @ x).astype(dtype).toarray()
     gram[np.diag_indices_from(gram)] += lam
     p = spd_inverse_in_place(gram, block)
-    weights, minus_diagonal = np.empty(p.shape, "float32"), -np.diag(p).copy()
-    for start in range(0, len(p), block):  # B's rows in float32, a block at a time
-        rows = slice(start, start + block)
-        np.divide(p[rows], minus_diagonal, out=weights[rows], casting="same_kind")
-    np.fill_diagonal(weights, 0.0)
-    return weights
+    minus_diagonal = -np.diag(p).copy()
+    for start in range(0, len(p), block): p[start:start + block] /= minus_diagonal  # B, a block of rows at a time
+    np.fill_diagonal(p, 0.0)
+    return p.astype("float32", copy=False)
 
 # %% ../nbs/04_evaluation.ipynb #4cdce7a6
 @dataclass
 class EASE(ItemItemBaseline):
     """Embarrassingly Shallow Auto-Encoder (Steck, 2019): closed-form item–item weights B, scores = history · B.
-    B is dense items × items."""
+    B is dense items × items, computed in `dtype` (float32: a third of the memory and half the time of float64)."""
     lam: float = 500.0
+    dtype: str = "float64"
 
-    def item_weights(self, data: EncodedDataset) -> np.ndarray: return ease_weights(data.matrix(["train"]), self.lam)
+    def item_weights(self, data: EncodedDataset) -> np.ndarray:
+        return ease_weights(data.matrix(["train"]), self.lam, self.dtype)
 
 # %% ../nbs/04_evaluation.ipynb #c9c0f906
 @keras.saving.register_keras_serializable(package="contrastrec")

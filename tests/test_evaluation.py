@@ -319,7 +319,13 @@ def test_baselines_beat_random_and_popularity_is_the_same_for_everyone(data):
     assert pop.shape == (2, data.n_items) and np.array_equal(pop[0], pop[1])
     for model in (ItemKNN(k=10), EASE(5.0)):
         assert model.fit(data).score_fn(data, "test")(np.array([1, 2, 3])).shape == (3, data.n_items)
-        assert model.config() in ({"k": 10}, {"lam": 5.0})
+        assert model.config() in ({"k": 10}, {"lam": 5.0, "dtype": "float64"})
+
+
+def test_ease_in_single_precision_matches_double(data):
+    double, single = EASE(5.0).fit(data).weights, EASE(5.0, "float32").fit(data).weights
+    assert single.dtype == double.dtype == np.float32
+    assert np.allclose(single, double, rtol=0, atol=1e-4)  # float32 rounding of a well-conditioned inverse
 
 
 def test_bprmf_is_seeded_and_learns(data):
