@@ -98,26 +98,28 @@ def most_popular(data, evaluators: dict) -> dict:
 
 
 def selected_on_valid(name: str, models, data, evaluators: dict) -> dict:
-    "Fit each of `models` (an iterable of unfitted models), keep the best on valid, report it on test."
-    grid, best, best_model = [], None, None
+    """Fit each of `models` (an iterable of unfitted models), keep the best on valid, report it on test.
+    One fitted model is held at a time: each is scored on valid and test before the next is fitted (EASE's dense
+    weights are GiBs); the choice reads valid only."""
+    grid = []
     for model in models:
         model, cost = timed_fit(model, data)
         valid, valid_s = timed_eval(evaluators["valid"], model, data, "valid")
-        point = {"config": model.config(), **cost, "valid": valid, "valid_eval_seconds": valid_s,
-                 "peak_rss_gib_so_far": peak_rss_gib()}
+        test, test_s = timed_eval(evaluators["test"], model, data, "test")
+        point = {"config": model.config(), **cost, "valid": valid, "valid_eval_seconds": valid_s, "test": test,
+                 "test_eval_seconds": test_s, "peak_rss_gib_so_far": peak_rss_gib()}
+        del model
         grid.append(point)
         print(f"  {name} {point['config']}: fit {cost['fit_seconds']} s "
               f"(peak traced {cost['fit_peak_traced_mib']} MiB, "
               f"W {cost['weights_mib']} MiB), valid recall@20 {valid['recall@20']:.4f} ndcg@20 {valid['ndcg@20']:.4f} "
               f"({valid_s} s), peak RSS so far {point['peak_rss_gib_so_far']} GiB", flush=True)
-        if best is None or valid[SELECT_ON] > best["valid"][SELECT_ON]: best, best_model = point, model
-        else: del model
-    test, test_s = timed_eval(evaluators["test"], best_model, data, "test")
-    print(f"  {name} selected {best['config']}: test recall@20 {test['recall@20']:.4f} "
-          f"ndcg@20 {test['ndcg@20']:.4f} ({test_s} s)", flush=True)
+    best = max(grid, key=lambda point: point["valid"][SELECT_ON])  # the first of equals
+    print(f"  {name} selected {best['config']}: test recall@20 {best['test']['recall@20']:.4f} "
+          f"ndcg@20 {best['test']['ndcg@20']:.4f} ({best['test_eval_seconds']} s)", flush=True)
     return {**{key: best[key] for key in ("config", "fit_seconds", "fit_peak_traced_mib", "weights_mib", "valid",
-                                          "valid_eval_seconds")},
-            "test": test, "test_eval_seconds": test_s, "grid": grid, "selected": len(grid) > 1}
+                                          "valid_eval_seconds", "test", "test_eval_seconds")},
+            "grid": grid, "selected": len(grid) > 1}
 
 
 def benchmark(name: str, models: list[str], ks: list[int], lams: list[float], ease_dtype: str, run: dict) -> dict:
@@ -146,15 +148,14 @@ def main() -> None:
                         help="precision of EASE's inverse (float32: a third of the memory)")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "baselines_scale.json")
     args = parser.parse_args()
-    previous = json.loads(args.out.read_text())["datasets"] if args.out.exists() else {}
     run = {"command": "nice .venv/bin/python benchmarks/baselines_scale.py " + " ".join(sys.argv[1:]),
            "machine": {"cpus": os.cpu_count(), "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
                        "python": platform.python_version(), "numpy": np.__version__, "scipy": scipy.__version__,
                        "openblas_num_threads": os.environ.get("OPENBLAS_NUM_THREADS", "default")}}
     # times are wall-clock: a busy machine (see its load average) inflates them
-    datasets = {**previous, **{name: {**previous.get(name, {}), **benchmark(name, args.models, args.k, args.ease,
-                                                                                 args.ease_dtype, run)}
-                               for name in args.names}}
+    fitted = {name: benchmark(name, args.models, args.k, args.ease, args.ease_dtype, run) for name in args.names}
+    previous = json.loads(args.out.read_text())["datasets"] if args.out.exists() else {}  # read last: runs may overlap
+    datasets = {**previous, **{name: {**previous.get(name, {}), **entries} for name, entries in fitted.items()}}
     results = {"selected_on": f"valid {SELECT_ON}", "reported_on": "test", "datasets": datasets}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=1) + "\n")

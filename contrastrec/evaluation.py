@@ -371,7 +371,7 @@ def ease_weights(x: sp.csr_matrix, lam: float, dtype: str = "float64", block: in
     bytes in float64 (B's float32 copy beside it), 4·n_items² in float32; time ≈ n_items³ flops, half in float32."""
     if lam <= 0: raise ValueError(f"lam must be positive (it makes XᵀX + λI invertible), got {lam}.")
     if dtype not in ("float32", "float64"): raise ValueError(f"dtype must be 'float32' or 'float64', not {dtype!r}.")
-    gram = (x.T @ x).astype(dtype).toarray()
+    gram = (x.T @ x).astype(dtype).toarray(order="C")  # C order: scoring reads B a row per history item
     gram[np.diag_indices_from(gram)] += lam
     p = spd_inverse_in_place(gram, block)
     minus_diagonal = -np.diag(p).copy()
