@@ -20,7 +20,8 @@ the entries of datasets not re-run.
 (EASE on Yelp2018's 38k items with OpenBLAS's default threads died with a segmentation fault inside OpenBLAS's
 Cholesky on 2026-12-02; one BLAS thread completed it.)
 (the default grid is k ∈ {50, 100, 200, 400, 800}). A run replaces the entries of the models it fits and keeps
-the others; each entry records the command and machine that produced it.
+the others (with --extend, the fitted points join the stored grid and the choice is made again over all of them,
+e.g. to try a λ past the end of a grid); each entry records the command and machine that produced it.
 """
 from __future__ import annotations
 
@@ -122,19 +123,49 @@ def selected_on_valid(name: str, models, data, evaluators: dict) -> dict:
             "grid": grid, "selected": len(grid) > 1}
 
 
+def model_key(model: str, ease_dtype: str) -> str:
+    "The results' name of a --models choice."
+    return {"mostpopular": "MostPopular", "itemknn": "ItemKNN",
+            "ease": "EASE" if ease_dtype == "float64" else f"EASE {ease_dtype}"}[model]
+
+
 def benchmark(name: str, models: list[str], ks: list[int], lams: list[float], ease_dtype: str, run: dict) -> dict:
     data, out = dataset_summary(name)
     evaluators = {part: Evaluator(data, part, ks=(20,), metrics=METRICS) for part in ("valid", "test")}
-    ease_key = "EASE" if ease_dtype == "float64" else f"EASE {ease_dtype}"
-    fits = {"mostpopular": ("MostPopular", lambda: most_popular(data, evaluators)),
-            "itemknn": ("ItemKNN", lambda: selected_on_valid("ItemKNN", (ItemKNN(k=k) for k in ks), data, evaluators)),
-            "ease": (ease_key, lambda: selected_on_valid(ease_key, (EASE(lam, ease_dtype) for lam in lams), data,
-                                                          evaluators))}
+    ease_key = model_key("ease", ease_dtype)
+    fits = {"mostpopular": lambda: most_popular(data, evaluators),
+            "itemknn": lambda: selected_on_valid("ItemKNN", (ItemKNN(k=k) for k in ks), data, evaluators),
+            "ease": lambda: selected_on_valid(ease_key, (EASE(lam, ease_dtype) for lam in lams), data, evaluators)}
     for model in models:
-        key, fit = fits[model]
-        out[key] = {"run": run, **fit()}
+        out[model_key(model, ease_dtype)] = {"run": run, **fits[model]()}
     out["peak_rss_gib_so_far"] = peak_rss_gib()
     return out
+
+
+def config_key(point: dict) -> str: return json.dumps(point["config"], sort_keys=True)
+
+
+def extended(old: dict, new: dict) -> dict:
+    """The stored model entry `old` with `new`'s grid points added (a point of the same config replaced), chosen
+    again on valid over all of them; each point keeps the run that fitted it."""
+    points = {config_key(p): {"run": old["run"], **p} for p in old["grid"]}
+    points.update({config_key(p): {"run": new["run"], **p} for p in new["grid"]})
+    grid = list(points.values())
+    best = max(grid, key=lambda point: point["valid"][SELECT_ON])  # the first of equals, older points first
+    return {"run": new["run"], **{key: best[key] for key in ("config", "fit_seconds", "fit_peak_traced_mib",
+                                                             "weights_mib", "valid", "valid_eval_seconds", "test",
+                                                             "test_eval_seconds")},
+            "grid": grid, "selected": len(grid) > 1}
+
+
+def check_extendable(previous: dict, names: list[str], keys: list[str]) -> None:
+    "Stop before any fit unless every grid to extend is stored with a test score at each point."
+    for name in names:
+        for key in keys:
+            entry = previous.get(name, {}).get(key)
+            if entry is None or not all("test" in p for p in entry["grid"]):
+                raise SystemExit(f"--extend: {name} has no {key} grid scored on test at every point; "
+                                 "fit the whole grid instead.")
 
 
 def main() -> None:
@@ -147,7 +178,12 @@ def main() -> None:
     parser.add_argument("--ease-dtype", choices=["float64", "float32"], default="float64",
                         help="precision of EASE's inverse (float32: a third of the memory)")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "baselines_scale.json")
+    parser.add_argument("--extend", action="store_true",
+                        help="add the fitted points to the stored grids and choose again over all of them")
     args = parser.parse_args()
+    keys = [model_key(m, args.ease_dtype) for m in args.models]
+    if args.extend: check_extendable(json.loads(args.out.read_text())["datasets"] if args.out.exists() else {},
+                                     args.names, keys)
     run = {"command": "nice .venv/bin/python benchmarks/baselines_scale.py " + " ".join(sys.argv[1:]),
            "machine": {"cpus": os.cpu_count(), "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
                        "python": platform.python_version(), "numpy": np.__version__, "scipy": scipy.__version__,
@@ -155,6 +191,9 @@ def main() -> None:
     # times are wall-clock: a busy machine (see its load average) inflates them
     fitted = {name: benchmark(name, args.models, args.k, args.ease, args.ease_dtype, run) for name in args.names}
     previous = json.loads(args.out.read_text())["datasets"] if args.out.exists() else {}  # read last: runs may overlap
+    if args.extend:
+        fitted = {name: {k: extended(previous[name][k], v) if k in keys else v for k, v in entries.items()}
+                  for name, entries in fitted.items()}
     datasets = {**previous, **{name: {**previous.get(name, {}), **entries} for name, entries in fitted.items()}}
     results = {"selected_on": f"valid {SELECT_ON}", "reported_on": "test", "datasets": datasets}
     args.out.parent.mkdir(parents=True, exist_ok=True)
