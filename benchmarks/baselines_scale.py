@@ -98,6 +98,14 @@ def most_popular(data, evaluators: dict) -> dict:
             "test_eval_seconds": test_s}
 
 
+def chosen(grid: list[dict]) -> dict:
+    "A model's entry: the grid point best on valid (the first of equals), reported with the whole grid."
+    best = max(grid, key=lambda point: point["valid"][SELECT_ON])
+    return {**{key: best[key] for key in ("config", "fit_seconds", "fit_peak_traced_mib", "weights_mib", "valid",
+                                          "valid_eval_seconds", "test", "test_eval_seconds")},
+            "grid": grid, "selected": len(grid) > 1}
+
+
 def selected_on_valid(name: str, models, data, evaluators: dict) -> dict:
     """Fit each of `models` (an iterable of unfitted models), keep the best on valid, report it on test.
     One fitted model is held at a time: each is scored on valid and test before the next is fitted (EASE's dense
@@ -115,12 +123,10 @@ def selected_on_valid(name: str, models, data, evaluators: dict) -> dict:
               f"(peak traced {cost['fit_peak_traced_mib']} MiB, "
               f"W {cost['weights_mib']} MiB), valid recall@20 {valid['recall@20']:.4f} ndcg@20 {valid['ndcg@20']:.4f} "
               f"({valid_s} s), peak RSS so far {point['peak_rss_gib_so_far']} GiB", flush=True)
-    best = max(grid, key=lambda point: point["valid"][SELECT_ON])  # the first of equals
-    print(f"  {name} selected {best['config']}: test recall@20 {best['test']['recall@20']:.4f} "
-          f"ndcg@20 {best['test']['ndcg@20']:.4f} ({best['test_eval_seconds']} s)", flush=True)
-    return {**{key: best[key] for key in ("config", "fit_seconds", "fit_peak_traced_mib", "weights_mib", "valid",
-                                          "valid_eval_seconds", "test", "test_eval_seconds")},
-            "grid": grid, "selected": len(grid) > 1}
+    entry = chosen(grid)
+    print(f"  {name} selected {entry['config']}: test recall@20 {entry['test']['recall@20']:.4f} "
+          f"ndcg@20 {entry['test']['ndcg@20']:.4f} ({entry['test_eval_seconds']} s)", flush=True)
+    return entry
 
 
 def model_key(model: str, ease_dtype: str) -> str:
@@ -150,12 +156,7 @@ def extended(old: dict, new: dict) -> dict:
     again on valid over all of them; each point keeps the run that fitted it."""
     points = {config_key(p): {"run": old["run"], **p} for p in old["grid"]}
     points.update({config_key(p): {"run": new["run"], **p} for p in new["grid"]})
-    grid = list(points.values())
-    best = max(grid, key=lambda point: point["valid"][SELECT_ON])  # the first of equals, older points first
-    return {"run": new["run"], **{key: best[key] for key in ("config", "fit_seconds", "fit_peak_traced_mib",
-                                                             "weights_mib", "valid", "valid_eval_seconds", "test",
-                                                             "test_eval_seconds")},
-            "grid": grid, "selected": len(grid) > 1}
+    return {"run": new["run"], **chosen(list(points.values()))}  # older points first among equals
 
 
 def check_extendable(previous: dict, names: list[str], keys: list[str]) -> None:
