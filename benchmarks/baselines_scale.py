@@ -7,9 +7,9 @@ BLAS thread, so its grid is whatever the caller can afford; a single λ is repor
 with --ease-dtype float32, in a third of the memory and about half the time; the two are stored as separate models,
 "EASE" and "EASE float32".
 For every fit: wall-clock seconds, the peak of numpy/scipy allocations during the fit (`tracemalloc`), and the
-size of the fitted weights; for every dataset the process's peak resident memory so far (`ru_maxrss`, which
-includes TensorFlow's start-up and every earlier step). Writes benchmarks/results/baselines_scale.json, keeping
-the entries of datasets not re-run.
+size of the fitted weights; after each fit and its scoring, the process's peak resident memory so far (`ru_maxrss`,
+which includes TensorFlow's start-up and every earlier step of the run), kept with that fit. Writes
+benchmarks/results/baselines_scale.json, keeping the entries of datasets not re-run; --note is stored with the run.
 
     source tools/env.sh && nice .venv/bin/python benchmarks/baselines_scale.py [yelp2018 gowalla] [--k 50 100 ...]
     source tools/env.sh && OPENBLAS_NUM_THREADS=1 nice .venv/bin/python benchmarks/baselines_scale.py yelp2018 \
@@ -49,6 +49,12 @@ METRICS = ("recall", "ndcg")
 def peak_rss_gib() -> float:
     "The process's peak resident memory so far (Linux reports ru_maxrss in KiB)."
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 3)
+
+
+def cpu_model() -> str:
+    "The processor's model name as Linux reports it ('' where /proc/cpuinfo has none): fit times depend on it."
+    try: return next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
+    except (OSError, StopIteration): return ""
 
 
 def weights_mib(model) -> float:
@@ -95,7 +101,7 @@ def most_popular(data, evaluators: dict) -> dict:
     print(f"  MostPopular: valid {SELECT_ON} {valid[SELECT_ON]:.4f}, test recall@20 {test['recall@20']:.4f} "
           f"ndcg@20 {test['ndcg@20']:.4f}", flush=True)
     return {"config": {}, **cost, "valid": valid, "test": test, "valid_eval_seconds": valid_s,
-            "test_eval_seconds": test_s}
+            "test_eval_seconds": test_s, "peak_rss_gib_so_far": peak_rss_gib()}
 
 
 def chosen(grid: list[dict]) -> dict:
@@ -144,7 +150,6 @@ def benchmark(name: str, models: list[str], ks: list[int], lams: list[float], ea
             "ease": lambda: selected_on_valid(ease_key, (EASE(lam, ease_dtype) for lam in lams), data, evaluators)}
     for model in models:
         out[model_key(model, ease_dtype)] = {"run": run, **fits[model]()}
-    out["peak_rss_gib_so_far"] = peak_rss_gib()
     return out
 
 
@@ -181,14 +186,17 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "baselines_scale.json")
     parser.add_argument("--extend", action="store_true",
                         help="add the fitted points to the stored grids and choose again over all of them")
+    parser.add_argument("--note", default="", help="stored with the run, e.g. that other jobs shared the cores")
     args = parser.parse_args()
     keys = [model_key(m, args.ease_dtype) for m in args.models]
     if args.extend: check_extendable(json.loads(args.out.read_text())["datasets"] if args.out.exists() else {},
                                      args.names, keys)
     run = {"command": "nice .venv/bin/python benchmarks/baselines_scale.py " + " ".join(sys.argv[1:]),
-           "machine": {"cpus": os.cpu_count(), "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
+           "machine": {"cpu": cpu_model(), "cpus": os.cpu_count(),
+                       "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
                        "python": platform.python_version(), "numpy": np.__version__, "scipy": scipy.__version__,
-                       "openblas_num_threads": os.environ.get("OPENBLAS_NUM_THREADS", "default")}}
+                       "openblas_num_threads": os.environ.get("OPENBLAS_NUM_THREADS", "default")},
+           **({"note": args.note} if args.note else {})}
     # times are wall-clock: a busy machine (see its load average) inflates them
     fitted = {name: benchmark(name, args.models, args.k, args.ease, args.ease_dtype, run) for name in args.names}
     previous = json.loads(args.out.read_text())["datasets"] if args.out.exists() else {}  # read last: runs may overlap
