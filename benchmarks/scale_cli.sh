@@ -6,30 +6,46 @@
 # A library model other than the default: CONFIG (a `train --config` JSON) and LABEL (the result's name suffix), e.g.
 #   CONFIG='{"user_history": false, "user_ids": true}' LABEL=mf bash benchmarks/scale_cli.sh yelp2018 WORK_DIR
 #   # writes benchmarks/results/scale_cli_yelp2018_mf.json: matrix factorisation under the default sampled softmax
-# Prints the wall time and peak resident memory (GNU time) of `train` and of `recommend`.
+# Prints the wall time and peak resident memory (GNU time) of `train` and of `recommend`. Writes the result's JSON
+# (with the processor and the commit) and its log: a first line naming the command, date, processor, NOTE and
+# commit, then what `train` and `recommend` printed (chapter 7 reads the epochs and the best epoch from it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source tools/env.sh
-name="$1"; work="$2"; note="${3:-}"; config="${CONFIG:-}"; result="scale_cli_${name}${LABEL:+_$LABEL}"
+name="$1"; work="$2"; note="${3:-}"; config="${CONFIG:-}"; label="${LABEL:-}"; result="scale_cli_${name}${label:+_$label}"
 mkdir -p "$work"
 .venv/bin/contrastrec split --benchmark "$name" --out "$work/split" > /dev/null
 /usr/bin/time -f "%e %M" -o "$work/train.time" .venv/bin/contrastrec train --split "$work/split" --out "$work/model" \
-  ${config:+--config "$config"}
+  ${config:+--config "$config"} | tee "$work/train.out"
 /usr/bin/time -f "%e %M" -o "$work/recommend.time" \
-  .venv/bin/contrastrec recommend --model "$work/model" --k 50 --out "$work/recs.tsv"
+  .venv/bin/contrastrec recommend --model "$work/model" --k 50 --out "$work/recs.tsv" | tee "$work/recommend.out"
 .venv/bin/python benchmarks/score_recs.py "$work/recs.tsv" "$work/split" --k 20 50 --out "$work/score.json"
-.venv/bin/python - "$work" "$name" "$note" "$config" "$result" <<'PY'
-import json, sys
-work, name, note, config, result = sys.argv[1:6]
+.venv/bin/python - "$work" "$name" "$note" "$config" "$label" "$result" <<'PY'
+import datetime, json, os, subprocess, sys
+work, name, note, config, label, result = sys.argv[1:7]
 def timed(step):
     seconds, kib = open(f"{work}/{step}.time").read().split()[-2:]
     return {"wall_seconds": float(seconds), "peak_rss_gib": round(int(kib) / 2**20, 2)}
+def git(*args):
+    run = subprocess.run(["git", *args], capture_output=True, text=True)
+    return run.stdout.strip() if run.returncode == 0 else None
+cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), "")
+commit = git("rev-parse", "--short", "HEAD")
+code = "not a git checkout" if commit is None else commit + (" with local changes" if git("status", "--porcelain",
+                                                                                          "--untracked-files=no") else "")
 command = f"bash benchmarks/scale_cli.sh {name} WORK_DIR"
-if config: command = f"CONFIG='{config}' LABEL={result.split(name + '_', 1)[1]} {command}"
+if label: command = f"LABEL={label} {command}"
+if config: command = f"CONFIG='{config}' {command}"
 out = {"command": command, **({"note": note} if note else {}),
+       "machine": {"cpu": cpu, "cpus": os.cpu_count(), "code": code},
        "independent_scorer": json.load(open(f"{work}/score.json")),
        "train": timed("train"), "recommend": timed("recommend"),
        "config": json.load(open(f"{work}/model/config.json"))["train_config"]}
+summary = json.dumps({k: out[k] for k in ("train", "recommend")}) + " " + json.dumps(out["independent_scorer"])
+header = (f"# {command}   ({datetime.date.today()}, {os.cpu_count()} cores, {cpu}{', ' + note if note else ''}; "
+          f"the code of {code})")
+steps = [open(f"{work}/{step}.out").read().rstrip("\n") for step in ("train", "recommend")]
 open(f"benchmarks/results/{result}.json", "w").write(json.dumps(out, indent=1) + "\n")
-print(json.dumps({k: out[k] for k in ("train", "recommend")}), json.dumps(out["independent_scorer"]))
+open(f"benchmarks/results/{result}.log", "w").write("\n".join([header, *steps, summary]) + "\n")
+print(summary)
 PY
