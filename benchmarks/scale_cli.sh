@@ -31,8 +31,8 @@ def git(*args):
     return run.stdout.strip() if run.returncode == 0 else None
 cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), "")
 commit = git("rev-parse", "--short", "HEAD")
-code = "not a git checkout" if commit is None else commit + (" with local changes" if git("status", "--porcelain",
-                                                                                          "--untracked-files=no") else "")
+changed = git("status", "--porcelain", "--untracked-files=no", "--", "contrastrec", "benchmarks/score_recs.py")
+code = "not a git checkout" if commit is None else commit + (" with local changes to the code run" if changed else "")
 command = f"bash benchmarks/scale_cli.sh {name} WORK_DIR"
 if label: command = f"LABEL={label} {command}"
 if config: command = f"CONFIG='{config}' {command}"
