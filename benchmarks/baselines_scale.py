@@ -38,6 +38,7 @@ from pathlib import Path
 import numpy as np
 import scipy
 import scipy.sparse as sp
+from machine import cpu_model
 
 from contrastrec.data import encode, load_benchmark_split
 from contrastrec.evaluation import EASE, Evaluator, ItemKNN, MostPopular
@@ -49,12 +50,6 @@ METRICS = ("recall", "ndcg")
 def peak_rss_gib() -> float:
     "The process's peak resident memory so far (Linux reports ru_maxrss in KiB)."
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 3)
-
-
-def cpu_model() -> str:
-    "The processor's model name as Linux reports it ('' where /proc/cpuinfo has none): fit times depend on it."
-    try: return next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
-    except (OSError, StopIteration): return ""
 
 
 def weights_mib(model) -> float:
@@ -164,6 +159,11 @@ def extended(old: dict, new: dict) -> dict:
     return {"run": new["run"], **chosen(list(points.values()))}  # older points first among equals
 
 
+def stored_datasets(out: Path) -> dict:
+    "The datasets' entries of the results file `out` (none if it does not exist yet)."
+    return json.loads(out.read_text())["datasets"] if out.exists() else {}
+
+
 def check_extendable(previous: dict, names: list[str], keys: list[str]) -> None:
     "Stop before any fit unless every grid to extend is stored with a test score at each point."
     for name in names:
@@ -189,8 +189,7 @@ def main() -> None:
     parser.add_argument("--note", default="", help="stored with the run, e.g. that other jobs shared the cores")
     args = parser.parse_args()
     keys = [model_key(m, args.ease_dtype) for m in args.models]
-    if args.extend: check_extendable(json.loads(args.out.read_text())["datasets"] if args.out.exists() else {},
-                                     args.names, keys)
+    if args.extend: check_extendable(stored_datasets(args.out), args.names, keys)
     run = {"command": "nice .venv/bin/python benchmarks/baselines_scale.py " + " ".join(sys.argv[1:]),
            "machine": {"cpu": cpu_model(), "cpus": os.cpu_count(),
                        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
@@ -199,7 +198,7 @@ def main() -> None:
            **({"note": args.note} if args.note else {})}
     # times are wall-clock: a busy machine (see its load average) inflates them
     fitted = {name: benchmark(name, args.models, args.k, args.ease, args.ease_dtype, run) for name in args.names}
-    previous = json.loads(args.out.read_text())["datasets"] if args.out.exists() else {}  # read last: runs may overlap
+    previous = stored_datasets(args.out)  # read last: runs may overlap
     if args.extend:
         fitted = {name: {k: extended(previous[name][k], v) if k in keys else v for k, v in entries.items()}
                   for name, entries in fitted.items()}

@@ -22,6 +22,8 @@ mkdir -p "$work"
 .venv/bin/python benchmarks/score_recs.py "$work/recs.tsv" "$work/split" --k 20 50 --out "$work/score.json"
 .venv/bin/python - "$work" "$name" "$note" "$config" "$label" "$result" <<'PY'
 import datetime, json, os, subprocess, sys
+sys.path.insert(0, "benchmarks")
+from machine import cpu_model
 work, name, note, config, label, result = sys.argv[1:7]
 def timed(step):
     seconds, kib = open(f"{work}/{step}.time").read().split()[-2:]
@@ -29,7 +31,7 @@ def timed(step):
 def git(*args):
     run = subprocess.run(["git", *args], capture_output=True, text=True)
     return run.stdout.strip() if run.returncode == 0 else None
-cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), "")
+cpu = cpu_model()
 commit = git("rev-parse", "--short", "HEAD")
 changed = git("status", "--porcelain", "--untracked-files=no", "--", "contrastrec", "benchmarks/score_recs.py")
 code = "not a git checkout" if commit is None else commit + (" with local changes to the code run" if changed else "")
