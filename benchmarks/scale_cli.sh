@@ -21,20 +21,14 @@ mkdir -p "$work"
   .venv/bin/contrastrec recommend --model "$work/model" --k 50 --out "$work/recs.tsv" | tee "$work/recommend.out"
 .venv/bin/python benchmarks/score_recs.py "$work/recs.tsv" "$work/split" --k 20 50 --out "$work/score.json"
 .venv/bin/python - "$work" "$name" "$note" "$config" "$label" "$result" <<'PY'
-import datetime, json, os, subprocess, sys
+import datetime, json, os, sys
 sys.path.insert(0, "benchmarks")
-from machine import cpu_model
+from machine import code_version, cpu_model
 work, name, note, config, label, result = sys.argv[1:7]
 def timed(step):
     seconds, kib = open(f"{work}/{step}.time").read().split()[-2:]
     return {"wall_seconds": float(seconds), "peak_rss_gib": round(int(kib) / 2**20, 2)}
-def git(*args):
-    run = subprocess.run(["git", *args], capture_output=True, text=True)
-    return run.stdout.strip() if run.returncode == 0 else None
-cpu = cpu_model()
-commit = git("rev-parse", "--short", "HEAD")
-changed = git("status", "--porcelain", "--untracked-files=no", "--", "contrastrec", "benchmarks/score_recs.py")
-code = "not a git checkout" if commit is None else commit + (" with local changes to the code run" if changed else "")
+cpu, code = cpu_model(), code_version()
 command = f"bash benchmarks/scale_cli.sh {name} WORK_DIR"
 if label: command = f"LABEL={label} {command}"
 if config: command = f"CONFIG='{config}' {command}"

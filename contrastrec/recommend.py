@@ -32,7 +32,7 @@ from .towers import TwoTowerModel
 from .training import TrainConfig, feature_tables, fit, serving_item_tower, sized_config, user_inputs
 
 # %% auto #0
-__all__ = ['MODEL_FILES', 'MODEL_FORMAT', 'ExactIndex', 'FaissIndex', 'make_index', 'Recommender']
+__all__ = ['MODEL_FILES', 'MODEL_FORMAT', 'ExactIndex', 'scores_of', 'FaissIndex', 'make_index', 'Recommender']
 
 # %% ../nbs/06_recommendation.ipynb #5c2e326c
 def _row_members(matrix: sp.csr_matrix, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
@@ -63,6 +63,15 @@ class ExactIndex:
         self.vectors = np.ascontiguousarray(vectors, dtype="float32")
         self.batch_size = int(max(1, min(1024, max_scores // len(self.vectors))))
 
+# %% ../nbs/06_recommendation.ipynb #199459a9
+def scores_of(queries: np.ndarray, vectors: np.ndarray, top: np.ndarray, batch_size: int) -> np.ndarray:
+    "Inner products `[n, k]` of each query with the vectors of its items `top` [n, k], `batch_size` queries at a time."
+    out = np.empty(top.shape, "float32")
+    for start in range(0, len(queries), batch_size):
+        rows = slice(start, start + batch_size)
+        out[rows] = np.einsum("nd,nkd->nk", queries[rows], vectors[top[rows]])
+    return out
+
 # %% ../nbs/06_recommendation.ipynb #2dd39ab4
 @patch
 def search(self: ExactIndex, queries: np.ndarray, k: int,
@@ -70,7 +79,7 @@ def search(self: ExactIndex, queries: np.ndarray, k: int,
     "Item indices and scores `[n, k]` of the top `k` items per query, skipping `exclude[q]` (0 / -inf pad)."
     queries = np.asarray(queries, dtype="float32")
     top = top_k_items(lambda rows: queries[rows] @ self.vectors.T, np.arange(len(queries)), k, exclude, self.batch_size)
-    scores = np.einsum("nd,nkd->nk", queries, self.vectors[top])
+    scores = scores_of(queries, self.vectors, top, self.batch_size)
     valid = np.arange(top.shape[1]) < _eligible(len(self.vectors), exclude, len(queries))[:, None]
     return np.where(valid, top, 0), np.where(valid, scores, -np.inf).astype("float32")
 
