@@ -41,9 +41,10 @@ def main() -> None:
     p.add_argument("--note", default="", help="stored with the result (e.g. what else ran on the machine)")
     a = p.parse_args()
     name = f"scale_cli_{a.dataset}{'_' + a.label if a.label else ''}"
-    if not (RESULTS / f"{name}.json").exists():
+    result = RESULTS / f"{name}.json"
+    if not result.exists():
         sys.exit(f"no stored run {name}: give the dataset and --label of a benchmarks/scale_cli.sh result.")
-    run = json.loads((RESULTS / f"{name}.json").read_text())
+    run = json.loads(result.read_text())
     if not (a.work / "model").is_dir() or not (a.work / "recs.tsv").is_file():
         sys.exit(f"{a.work} has no model/ and recs.tsv: give the WORK_DIR the run {name} was made in.")
     with tempfile.TemporaryDirectory() as tmp:
